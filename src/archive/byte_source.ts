@@ -100,6 +100,34 @@ export class ByteSource {
   }
 
   /**
+   * Up to `max` bytes gathered across input chunks (fewer only at end of
+   * input or when `stopAt`, an absolute offset in the stream, is reached);
+   * null at end of input. For consumers that want reads shaped like a
+   * blocking `read(max)` on a file.
+   */
+  async readCoalesced(max: number, stopAt = Infinity): Promise<Uint8Array | null> {
+    const limit = stopAt > this.#consumed ? Math.min(max, stopAt - this.#consumed) : max;
+    const first = await this.readUpTo(limit);
+    if (first === null || first.length === limit) return first;
+    const parts = [first];
+    let have = first.length;
+    while (have < limit) {
+      const part = await this.readUpTo(limit - have);
+      if (part === null) break;
+      parts.push(part);
+      have += part.length;
+    }
+    if (parts.length === 1) return first;
+    const out = new Uint8Array(have);
+    let off = 0;
+    for (const p of parts) {
+      out.set(p, off);
+      off += p.length;
+    }
+    return out;
+  }
+
+  /**
    * Exactly `n` bytes, or fewer only when the input ends first (like Go's
    * io.ReadFull without the error). A view when the bytes sit in one chunk.
    */

@@ -15,6 +15,9 @@ import { readTar, type StreamTarReader } from "./tar_reader.ts";
 /** How much of the input the compression sniffing looks at (Go's 10240-byte read). */
 export const SNIFF_SIZE = 10240;
 
+/** Go's ApplyDiff reads the decompressed stream through a bufio.Reader of this size. */
+const GO_BUFIO_SIZE = 32 * 1024;
+
 /** Digests and sizes of an applied diff. */
 export interface LayerStreamResult {
   compressedDigest: string;
@@ -108,7 +111,12 @@ export async function openLayerStream(input: ReadableStream<Uint8Array>): Promis
     })();
   }
   const tarSource = new ByteSource(decompressed);
-  const tar = readTar(tarSource);
+  const tar = readTar(tarSource, {
+    // Go's read pattern is only reproducible for uncompressed input.
+    restGrid: compression === Compression.none
+      ? { start: sniffed.length, step: GO_BUFIO_SIZE }
+      : undefined,
+  });
 
   return {
     compression,

@@ -96,8 +96,23 @@ export interface StreamTarReader extends TarReader {
  * for (let e = await tr.next(); e; e = await tr.next()) console.log(e.header.name);
  * ```
  */
-export function readTar(input: ByteInput | ByteSource): StreamTarReader {
-  return new Reader(input instanceof ByteSource ? input : new ByteSource(input));
+export function readTar(
+  input: ByteInput | ByteSource,
+  options: ReadTarOptions = {},
+): StreamTarReader {
+  return new Reader(input instanceof ByteSource ? input : new ByteSource(input), options);
+}
+
+/** Options for {@link readTar}. */
+export interface ReadTarOptions {
+  /**
+   * Shapes the first `rest()` read like Go's, so that tar-split records the
+   * same segments: Go reads a layer file through a 32 KiB bufio.Reader whose
+   * first fill is the 10240-byte sniffing read, so its first read after the
+   * archive ends at the next offset `start + k * step` (later reads take up
+   * to 1 MiB). Without it, `rest()` still hands out reads of up to 1 MiB.
+   */
+  restGrid?: { start: number; step: number };
 }
 
 /** Collects the raw bytes consumed for one entry without copying single parts. */
@@ -136,8 +151,11 @@ class Reader implements StreamTarReader {
   /** PAX global records seen so far (listed in `pax`, never applied to fields). */
   #global = new Map<string, string>();
 
-  constructor(src: ByteSource) {
+  #restGrid: { start: number; step: number } | null;
+
+  constructor(src: ByteSource, options: ReadTarOptions) {
     this.#src = src;
+    this.#restGrid = options.restGrid ?? null;
   }
 
   get consumed(): number {
@@ -177,8 +195,19 @@ class Reader implements StreamTarReader {
   }
 
   async *#rest(): AsyncGenerator<Uint8Array> {
+    let stop = Infinity;
+    const grid = this.#restGrid;
+    if (grid) {
+      const off = this.#src.consumed;
+      const next = off <= grid.start
+        ? grid.start
+        : grid.start + Math.ceil((off - grid.start) / grid.step) * grid.step;
+      // On a grid point Go's buffer is empty and its read goes straight to the file.
+      if (next > off) stop = next;
+    }
     for (;;) {
-      const c = await this.#src.readUpTo(MAX_BODY_CHUNK);
+      const c = await this.#src.readCoalesced(MAX_BODY_CHUNK, stop);
+      stop = Infinity;
       if (c === null) return;
       yield c;
     }
