@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ByteSource } from "./byte_source.ts";
+import { type ByteReader, ByteSource } from "./byte_source.ts";
 import { Compression, type CompressionKind, decompress, detectCompression } from "./compression.ts";
 import { DigestCounter } from "./digest.ts";
 import { readTar, type StreamTarReader } from "./tar_reader.ts";
@@ -47,6 +47,8 @@ export interface LayerStream {
  * bytes decides the compression (more reads only if it returned fewer than
  * the 6 bytes the longest magic needs); those bytes are put back in front.
  * For uncompressed input both digests are the same and computed once.
+ * A `Deno.FsFile` (or `Deno.stdin`) can be passed as it is: read directly
+ * in 1 MiB reads it goes several times faster than through its `readable`.
  *
  * @example
  * ```ts
@@ -56,7 +58,9 @@ export interface LayerStream {
  * const { uncompressedDigest } = await layer.finish();
  * ```
  */
-export async function openLayerStream(input: ReadableStream<Uint8Array>): Promise<LayerStream> {
+export async function openLayerStream(
+  input: ReadableStream<Uint8Array> | ByteReader,
+): Promise<LayerStream> {
   const raw = new ByteSource(input);
   const first = await raw.readUpTo(SNIFF_SIZE);
   let sniffed: Uint8Array = first ?? new Uint8Array(0);

@@ -75,14 +75,20 @@ export function isZeroBlock(b: Uint8Array): boolean {
  * sum (POSIX) and the signed-char sum (some old tars), as Go accepts both.
  */
 export function computeChecksums(b: Uint8Array): [number, number] {
-  let unsigned = 0;
-  let signed = 0;
+  // One pass: the plain sum and how many bytes have the sign bit set.
+  let sum = 0;
+  let high = 0;
   for (let i = 0; i < BLOCK; i++) {
-    const c = i >= 148 && i < 156 ? 0x20 : b[i];
-    unsigned += c;
-    signed += c < 128 ? c : c - 256;
+    const c = b[i];
+    sum += c;
+    high += c >> 7;
   }
-  return [unsigned, signed];
+  for (let i = 148; i < 156; i++) {
+    sum -= b[i];
+    high -= b[i] >> 7;
+  }
+  const unsigned = sum + 8 * 0x20;
+  return [unsigned, unsigned - 256 * high];
 }
 
 /** The bytes of a field up to the first NUL. */
@@ -107,7 +113,7 @@ export function decodeText(b: Uint8Array): string {
         break;
       }
     }
-    if (ascii) return String.fromCharCode(...b);
+    if (ascii) return String.fromCharCode.apply(null, b as unknown as number[]);
   }
   return utf8.decode(b);
 }
@@ -144,17 +150,17 @@ export interface NumParser {
 }
 
 /**
- * A numeric field: octal text (padded with spaces/NULs) or GNU base-256
- * (high bit of the first byte set; bit 6 is the sign).
+ * A numeric field `b[start, end)`: octal text (padded with spaces/NULs) or
+ * GNU base-256 (high bit of the first byte set; bit 6 is the sign).
  */
-export function parseNumeric(p: NumParser, f: Uint8Array): number {
-  if (f.length > 0 && (f[0] & 0x80) !== 0) {
-    const negative = (f[0] & 0x40) !== 0;
+export function parseNumeric(p: NumParser, b: Uint8Array, start: number, end: number): number {
+  if (end > start && (b[start] & 0x80) !== 0) {
+    const negative = (b[start] & 0x40) !== 0;
     const inv = negative ? 0xff : 0;
     let x = 0n;
-    for (let i = 0; i < f.length; i++) {
-      let c = f[i] ^ inv;
-      if (i === 0) c &= 0x7f;
+    for (let i = start; i < end; i++) {
+      let c = b[i] ^ inv;
+      if (i === start) c &= 0x7f;
       x = (x << 8n) | BigInt(c);
       if (x >> 63n) {
         p.bad = true;
@@ -163,19 +169,18 @@ export function parseNumeric(p: NumParser, f: Uint8Array): number {
     }
     return Number(negative ? -x - 1n : x);
   }
-  return parseOctal(p, f);
+  return parseOctal(p, b, start, end);
 }
 
-/** Octal text, as Go reads it: trim spaces/NULs around, stop at an inner NUL, empty is 0. */
-export function parseOctal(p: NumParser, f: Uint8Array): number {
-  let s = 0;
-  let e = f.length;
-  while (s < e && (f[s] === 0x20 || f[s] === 0)) s++;
-  while (e > s && (f[e - 1] === 0x20 || f[e - 1] === 0)) e--;
-  if (s === e) return 0;
+/** Octal text in `b[start, end)`, as Go reads it: trim spaces/NULs around, stop at an inner NUL, empty is 0. */
+export function parseOctal(p: NumParser, b: Uint8Array, start: number, end: number): number {
+  let s = start;
+  let e = end;
+  while (s < e && (b[s] === 0x20 || b[s] === 0)) s++;
+  while (e > s && (b[e - 1] === 0x20 || b[e - 1] === 0)) e--;
   let x = 0;
   for (let i = s; i < e; i++) {
-    const c = f[i];
+    const c = b[i];
     if (c === 0) break;
     if (c < 0x30 || c > 0x37) {
       p.bad = true;
@@ -233,18 +238,16 @@ export function formatBytes(
  */
 export function detectFormat(b: Uint8Array): HeaderFormat | null {
   const p: NumParser = { bad: false };
-  const stored = parseOctal(p, b.subarray(148, 156));
+  const stored = parseOctal(p, b, 148, 156);
   const [unsigned, signed] = computeChecksums(b);
   if (p.bad || (stored !== unsigned && stored !== signed)) return null;
-  const m = b.subarray(257, 263);
-  const isUstarMagic = m[0] === 0x75 && m[1] === 0x73 && m[2] === 0x74 && m[3] === 0x61 &&
-    m[4] === 0x72;
-  if (isUstarMagic && m[5] === 0) {
-    const t = b.subarray(508, 512);
-    if (t[0] === 0x74 && t[1] === 0x61 && t[2] === 0x72 && t[3] === 0) return "star";
+  const isUstarMagic = b[257] === 0x75 && b[258] === 0x73 && b[259] === 0x74 &&
+    b[260] === 0x61 && b[261] === 0x72;
+  if (isUstarMagic && b[262] === 0) {
+    if (b[508] === 0x74 && b[509] === 0x61 && b[510] === 0x72 && b[511] === 0) return "star";
     return "ustar";
   }
-  if (isUstarMagic && m[5] === 0x20 && b[263] === 0x20 && b[264] === 0) return "gnu";
+  if (isUstarMagic && b[262] === 0x20 && b[263] === 0x20 && b[264] === 0) return "gnu";
   return "v7";
 }
 

@@ -25,7 +25,7 @@
  */
 
 import { StorageError } from "../errors.ts";
-import { type ByteInput, ByteSource, unexpectedEOF } from "./byte_source.ts";
+import { type ByteInput, type ByteReader, ByteSource, unexpectedEOF } from "./byte_source.ts";
 import {
   BLOCK,
   blockPadding,
@@ -97,7 +97,7 @@ export interface StreamTarReader extends TarReader {
  * ```
  */
 export function readTar(
-  input: ByteInput | ByteSource,
+  input: ByteInput | ByteReader | ByteSource,
   options: ReadTarOptions = {},
 ): StreamTarReader {
   return new Reader(input instanceof ByteSource ? input : new ByteSource(input), options);
@@ -231,7 +231,7 @@ class Reader implements StreamTarReader {
     if (this.#pad > 0) {
       const want = this.#pad;
       this.#pad = 0;
-      const p = await src.readFull(want);
+      const p = src.takeSync(want) ?? await src.readFull(want);
       raw.push(p);
       if (p.length < want) return this.#end(raw);
     }
@@ -242,7 +242,7 @@ class Reader implements StreamTarReader {
     const globals: TarGlobalHeaderMark[] = [];
 
     for (;;) {
-      const blk = await src.readFull(BLOCK);
+      const blk = src.takeSync(BLOCK) ?? await src.readFull(BLOCK);
       if (blk.length === 0) {
         if (local || longName || longLink) throw unexpectedEOF();
         return this.#end(raw);
@@ -261,7 +261,7 @@ class Reader implements StreamTarReader {
       if (format === null) throw invalidHeader();
       const p: NumParser = { bad: false };
       const typeByte = blk[156];
-      const declaredSize = parseNumeric(p, blk.subarray(124, 136));
+      const declaredSize = parseNumeric(p, blk, 124, 136);
       if (p.bad || declaredSize < 0) throw invalidHeader();
 
       if (typeByte === 0x78 || typeByte === 0x67 || typeByte === 0x4c || typeByte === 0x4b) {
@@ -304,7 +304,7 @@ class Reader implements StreamTarReader {
       const header = buildHeader(blk, format, p);
       if (p.bad) throw invalidHeader();
       header.size = declaredSize;
-      const pax = new Map(this.#global);
+      const pax = this.#global.size > 0 ? new Map(this.#global) : new Map<string, string>();
       if (local) applyPax(header, local, pax);
       header.pax = pax;
       if (longName) {
@@ -370,11 +370,11 @@ function buildHeader(blk: Uint8Array, format: HeaderFormat, p: NumParser): TarHe
     name: decodeText(nameBytes),
     nameBytes,
     type: String.fromCharCode(blk[156]),
-    mode: parseNumeric(p, blk.subarray(100, 108)) & 0o7777,
-    uid: parseNumeric(p, blk.subarray(108, 116)),
-    gid: parseNumeric(p, blk.subarray(116, 124)),
+    mode: parseNumeric(p, blk, 100, 108) & 0o7777,
+    uid: parseNumeric(p, blk, 108, 116),
+    gid: parseNumeric(p, blk, 116, 124),
     size: 0,
-    mtimeSec: parseNumeric(p, blk.subarray(136, 148)),
+    mtimeSec: parseNumeric(p, blk, 136, 148),
     mtimeNsec: 0,
     linkname: decodeText(fieldBytes(blk, FIELD.linkname)),
     uname: "",
@@ -387,15 +387,15 @@ function buildHeader(blk: Uint8Array, format: HeaderFormat, p: NumParser): TarHe
   if (format !== "v7") {
     h.uname = decodeText(fieldBytes(blk, FIELD.uname));
     h.gname = decodeText(fieldBytes(blk, FIELD.gname));
-    h.devmajor = parseNumeric(p, blk.subarray(329, 337));
-    h.devminor = parseNumeric(p, blk.subarray(337, 345));
+    h.devmajor = parseNumeric(p, blk, 329, 337);
+    h.devminor = parseNumeric(p, blk, 337, 345);
   }
   if (format === "gnu") {
-    if (blk[345] !== 0) h.atime = { sec: parseNumeric(p, blk.subarray(345, 357)), nsec: 0 };
-    if (blk[357] !== 0) h.ctime = { sec: parseNumeric(p, blk.subarray(357, 369)), nsec: 0 };
+    if (blk[345] !== 0) h.atime = { sec: parseNumeric(p, blk, 345, 357), nsec: 0 };
+    if (blk[357] !== 0) h.ctime = { sec: parseNumeric(p, blk, 357, 369), nsec: 0 };
   } else if (format === "star") {
-    h.atime = { sec: parseNumeric(p, blk.subarray(476, 488)), nsec: 0 };
-    h.ctime = { sec: parseNumeric(p, blk.subarray(488, 500)), nsec: 0 };
+    h.atime = { sec: parseNumeric(p, blk, 476, 488), nsec: 0 };
+    h.ctime = { sec: parseNumeric(p, blk, 488, 500), nsec: 0 };
   }
   return h;
 }

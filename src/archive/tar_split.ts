@@ -159,7 +159,8 @@ export class TarSplitPacker {
   /** Adds a raw segment. */
   async addSegment(payload: Uint8Array): Promise<void> {
     await this.#line(
-      `{"type":2,"payload":${goJsonString(toBase64(payload))},"position":${this.#pos}}\n`,
+      // Base64 never needs JSON escaping.
+      `{"type":2,"payload":"${toBase64(payload)}","position":${this.#pos}}\n`,
     );
   }
 
