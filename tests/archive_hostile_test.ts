@@ -89,7 +89,9 @@ function archive(...parts: Uint8Array[]): Uint8Array {
 
 /** Names, types, sizes, modes and mtimes of everything below `root`. */
 function fingerprint(root: string): string {
-  const lines: string[] = [];
+  // The root's own times and link count change when anything is made in it.
+  const top = Deno.lstatSync(root);
+  const lines: string[] = [`. ${top.mtime?.getTime()} ${top.ctime?.getTime()} ${top.nlink}`];
   walkTree(root, (e) => {
     lines.push(
       `${e.rel} ${e.info.isDirectory ? "d" : e.info.isSymlink ? "l" : "f"} ${e.info.size} ` +
@@ -297,6 +299,19 @@ const CASES: Case[] = [
     tar: () => archive(rawEntry({ name: "usr/lib/evil", body: "evil" })),
     error: /written through symlink "usr\/lib"/,
     entry: "usr/lib/evil",
+  },
+  {
+    name: "name that is not UTF-8",
+    tar: () => {
+      const e = rawEntry({ name: "bad-XX", body: "x" });
+      e.set([0xff, 0xfe], 4);
+      let sum = 0;
+      e.subarray(0, 512).forEach((x, i) => (sum += i >= 148 && i < 156 ? 32 : x));
+      e.set(enc.encode(sum.toString(8).padStart(6, "0") + "\u0000 "), 148);
+      return archive(e);
+    },
+    error: /not valid UTF-8/,
+    entry: "bad-\uFFFD\uFFFD",
   },
   {
     name: "file entry for the layer root",

@@ -149,7 +149,7 @@ class Extractor {
     this.#guard = new DirGuard(this.#dest, {
       onCreate: (abs, rel) => {
         this.#created.add(rel);
-        if (this.#rootIDs) this.#chown(abs, rel, this.#rootIDs.uid, this.#rootIDs.gid);
+        if (this.#rootIDs) this.#chown(abs, this.#rootIDs.uid, this.#rootIDs.gid);
       },
     });
   }
@@ -159,6 +159,14 @@ class Extractor {
     this.size += h.size;
     this.#opts.onHeader?.(h);
     if (h.type === TYPE.paxGlobal) return;
+    // Deno's path APIs take UTF-8 text: a name that is not would be written
+    // under a different (replacement-character) name than the archive says.
+    if (h.name.includes("\uFFFD") && !sameBytes(ENCODER.encode(h.name), h.nameBytes)) {
+      throw new UnsafeEntryError(
+        h.name,
+        "has a name that is not valid UTF-8, which cannot be written",
+      );
+    }
     const rel = entryPath(h.name, this.#dest);
     if (this.#seen.has(rel)) {
       throw new StorageError("invalid-input", undefined, {
@@ -202,7 +210,7 @@ class Extractor {
     }
     // Go's naive apply merges the root's metadata; the overlay path skips it.
     if (this.#opts.whiteouts !== "delete") return;
-    this.#meta(this.#dest, ".", h, false);
+    this.#meta(this.#dest, h, false);
     this.#dirs.push({ rel: ".", ...times(h) });
   }
 
@@ -216,7 +224,7 @@ class Extractor {
         // Created or merged, it is now a real directory reached safely.
         this.#create(abs, rel, true, () => Deno.mkdirSync(abs, { mode: 0o700 }));
         this.#guard.verified(rel);
-        this.#meta(abs, rel, h, false);
+        this.#meta(abs, h, false);
         this.#dirs.push({ rel, ...times(h) });
         break;
       case TYPE.file:
@@ -332,7 +340,7 @@ class Extractor {
       }
     }
     this.#create(abs, rel, false, () => Deno.symlinkSync(h.linkname, abs));
-    this.#meta(abs, rel, h, true);
+    this.#meta(abs, h, true);
     this.#times(abs, h, true);
   }
 
@@ -345,7 +353,7 @@ class Extractor {
     this.#create(abs, rel, false, () => Deno.linkSync(target.abs, abs));
     // Go applies the link header's owner to the shared inode, and its mode
     // and times unless the target is a symlink.
-    this.#meta(abs, rel, h, target.isSymlink);
+    this.#meta(abs, h, target.isSymlink);
     if (!target.isSymlink) this.#times(abs, h, false);
   }
 
@@ -410,19 +418,19 @@ class Extractor {
       false,
       () => mknod(abs, kind | (h.mode & 0o777), h.devmajor, h.devminor),
     );
-    this.#meta(abs, rel, h, false);
+    this.#meta(abs, h, false);
     this.#times(abs, h, false);
   }
 
   /** Owner, xattrs and mode (in that order: chown clears setuid bits and capabilities). */
-  #meta(abs: string, rel: string, h: TarHeader, isSymlink: boolean): void {
+  #meta(abs: string, h: TarHeader, isSymlink: boolean): void {
     const ids = this.#hostIDs(h);
-    if (ids !== undefined) this.#chown(abs, rel, ids.uid, ids.gid);
+    if (ids !== undefined) this.#chown(abs, ids.uid, ids.gid);
     if (h.xattrs.size > 0) this.#xattrs(abs, h);
     if (!isSymlink) Deno.chmodSync(abs, h.mode & 0o7777);
   }
 
-  #chown(abs: string, _rel: string, uid: number, gid: number): void {
+  #chown(abs: string, uid: number, gid: number): void {
     try {
       lchown(abs, uid, gid);
     } catch (err) {
@@ -523,7 +531,7 @@ class Extractor {
     requireLibc(`creating whiteout ${JSON.stringify(h.name)}`);
     mknod(abs, S_IFCHR, 0, 0);
     const ids = this.#hostIDs(h);
-    if (ids !== undefined) this.#chown(abs, target, ids.uid, ids.gid);
+    if (ids !== undefined) this.#chown(abs, ids.uid, ids.gid);
     this.#created.add(target);
   }
 
@@ -566,6 +574,14 @@ class Extractor {
       }
     }
   }
+}
+
+const ENCODER = new TextEncoder();
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function isFile(type: string): boolean {
