@@ -171,6 +171,23 @@ Deno.test({
 });
 
 Deno.test({
+  name: "copyTree: many files copied in parallel keep their hard-link groups" + why,
+  ignore: !ok,
+  fn: () =>
+    withTmp(async (dir) => {
+      sh(`mkdir -p "${dir}/src"; cd "${dir}/src"
+          for d in $(seq 1 10); do mkdir -p "d$d"; for f in $(seq 1 40); do head -c $((f * 100)) /dev/urandom > "d$d/f$f"; done; done
+          for d in $(seq 2 10); do ln d1/f1 "d$d/link-to-d1f1"; ln "d$d/f40" "d1/back$d"; done
+          chmod 4711 d3/f3; chown 12:34 d4/f4`);
+      await copyTree(`${dir}/src`, `${dir}/dst`, { yieldEvery: 7 });
+      assertSame(
+        snapshot(`${dir}/dst`, { rootTime: true }),
+        snapshot(`${dir}/src`, { rootTime: true }),
+      );
+    }),
+});
+
+Deno.test({
   name: "changes: known edits give the exact change list" + why,
   ignore: !ok,
   fn: () =>

@@ -22,6 +22,7 @@ export interface CopyTreeOptions {
 }
 
 const S_IFMT = 0o170000;
+const PARALLEL_COPIES = 8;
 
 /**
  * Copies the tree at `src` into `dest` (created if missing; an existing
@@ -58,8 +59,23 @@ export async function copyTree(
     setTimes(d, symlink, seconds(info.atime), seconds(info.mtime));
   };
 
+  // File contents are copied by several in-kernel copies at once (Deno runs
+  // them on its blocking thread pool); metadata follows each copy.
+  const inFlight = new Set<Promise<void>>();
+  const copying = new Map<string, Promise<void>>();
+  const dirs: Array<[string, string, Deno.FileInfo]> = [];
+  let failure: unknown = undefined;
+  const track = (p: Promise<void>): Promise<void> => {
+    const t = p.catch((err) => {
+      failure ??= err;
+    }).finally(() => inFlight.delete(t));
+    inFlight.add(t);
+    return t;
+  };
+
   const copyDir = async (s: string, d: string): Promise<void> => {
     for (const ent of Deno.readDirSync(s)) {
+      if (failure !== undefined) throw failure;
       const sp = `${s}/${ent.name}`;
       const dp = `${d}/${ent.name}`;
       if (++count % yieldEvery === 0) await new Promise((r) => setTimeout(r, 0));
@@ -72,19 +88,32 @@ export async function copyTree(
       try {
         if (info.isDirectory) {
           Deno.mkdirSync(dp, { mode: 0o700 });
+          dirs.push([sp, dp, info]);
           await copyDir(sp, dp);
-          meta(sp, dp, info, false);
-          times(dp, info, false);
           continue;
         }
         if (info.nlink! > 1) {
           const key = `${info.dev}:${info.ino}`;
           const first = links.get(key);
           if (first !== undefined) {
+            await copying.get(key);
             Deno.linkSync(first, dp);
             continue;
           }
           links.set(key, dp);
+        }
+        if (info.isFile) {
+          while (inFlight.size >= PARALLEL_COPIES) await Promise.race(inFlight);
+          const job = track(
+            Deno.copyFile(sp, dp).then(() => {
+              meta(sp, dp, info, false);
+              times(dp, info, false);
+            }).catch((err) => {
+              throw wrapError(err, `copying ${JSON.stringify(sp)}`);
+            }),
+          );
+          if (info.nlink! > 1) copying.set(`${info.dev}:${info.ino}`, job);
+          continue;
         }
         copyNode(sp, dp, info);
         meta(sp, dp, info, info.isSymlink);
@@ -97,18 +126,23 @@ export async function copyTree(
 
   const rootInfo = Deno.lstatSync(src);
   Deno.mkdirSync(dest, { recursive: true, mode: 0o700 });
-  await copyDir(src, dest);
+  try {
+    await copyDir(src, dest);
+  } finally {
+    await Promise.all(inFlight);
+  }
+  if (failure !== undefined) throw failure;
+  // Directories last: creating their contents changed their times.
+  for (const [s, d, info] of dirs) {
+    meta(s, d, info, false);
+    times(d, info, false);
+  }
   meta(src, dest, rootInfo, false);
   times(dest, rootInfo, false);
 }
 
-/** Creates one non-directory node like `info` at `d` (contents, link target or device). */
+/** Creates one non-directory, non-file node like `info` at `d` (link target or device). */
 function copyNode(s: string, d: string, info: Deno.FileInfo): void {
-  if (info.isFile) {
-    // copy_file_range underneath: in-kernel, reflinks where the filesystem can.
-    Deno.copyFileSync(s, d);
-    return;
-  }
   if (info.isSymlink) {
     Deno.symlinkSync(Deno.readLinkSync(s), d);
     return;
