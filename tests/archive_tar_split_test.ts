@@ -335,7 +335,7 @@ Deno.test("tar read + tar-split + hash throughput (20k files, ~100 MB)", async (
   const t0 = performance.now();
   const gzParts: Uint8Array[] = [];
   const packer = new TarSplitPacker({ write: (c) => Promise.resolve(void gzParts.push(c)) });
-  const layer = await openLayerStream((await Deno.open(path)).readable);
+  const layer = await openLayerStream(await Deno.open(path));
   const tr = recordTarSplit(layer.tar, packer);
   let n = 0;
   for (let e = await tr.next(); e; e = await tr.next()) {

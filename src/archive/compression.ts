@@ -170,9 +170,27 @@ function throughZlib(
     readable: ReadableStream<Uint8Array>;
   };
   // Errors from the input side are passed on unchanged; zlib's are mapped.
+  // Only a failed read of the input counts as an input error: pipeTo also
+  // rejects when zlib itself fails, and that error must be mapped.
   let inputError: unknown = null;
-  input.pipeTo(pair.writable).catch((err) => {
-    inputError ??= err;
+  const source = input.getReader();
+  const tracked = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { value, done } = await source.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (err) {
+        inputError ??= err;
+        controller.error(err);
+      }
+    },
+    async cancel(reason) {
+      await source.cancel(reason).catch(() => {});
+    },
+  }, { highWaterMark: 0 });
+  tracked.pipeTo(pair.writable).catch(() => {
+    // Reported through the readable side.
   });
   const reader = pair.readable.getReader();
   return new ReadableStream<Uint8Array>({
@@ -430,7 +448,7 @@ function runFilter(cmd: string, args: string[], input: ByteInput): ReadableStrea
         if (inputError) throw inputError;
         if (!status.success) {
           if (/unexpected(ly)? end|ends unexpectedly/i.test(text)) throw unexpectedEOF(cmd);
-          throw formatError(cmd, text || `exit status ${status.code}`);
+          throw formatError(cmd, programMessage(text) || `exit status ${status.code}`);
         }
         controller.close();
       } catch (err) {
@@ -447,4 +465,10 @@ function runFilter(cmd: string, args: string[], input: ByteInput): ReadableStrea
       await child.status;
     },
   }, { highWaterMark: 0 });
+}
+
+/** The first line of a program's complaint without its "prog: (stdin): " prefixes. */
+function programMessage(stderr: string): string {
+  const line = stderr.split("\n").find((l) => l.trim() !== "") ?? "";
+  return line.replace(/^(\S*(bzip2|xz|zstd):\s*)+/, "").replace(/^\(stdin\):\s*/, "").trim();
 }

@@ -173,6 +173,11 @@ export class TarWriter {
     this.#closed = true;
   }
 
+  /** Passes buffered bytes on to the sink now (headers are otherwise gathered). */
+  async flush(): Promise<void> {
+    await this.#flush();
+  }
+
   async #finishEntry(): Promise<void> {
     if (this.#closed) throw writerError("write after close");
     if (this.#left > 0) throw writerError(`missed writing ${this.#left} bytes`);
