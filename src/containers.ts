@@ -10,7 +10,7 @@
 
 import { join } from "node:path";
 import { StorageError } from "./errors.ts";
-import { checkID, generateID } from "./ids.ts";
+import { checkBigDataKey, checkID, generateID } from "./ids.ts";
 import { type RecordLocation, RecordStore } from "./record_store.ts";
 import {
   type Container,
@@ -179,7 +179,14 @@ export class ContainerStore extends RecordStore<Container> {
   /** Opens an item for reading. */
   async openBigData(c: Container, key: string): Promise<Deno.FsFile> {
     const file = await openBigData(this.dataDir(c.id), key);
-    if (file === null) throw missingItem("container", key, c.id);
+    if (file === null) {
+      // Upstream reports the failed open itself for containers.
+      throw new StorageError("file-not-exist", undefined, {
+        message: `open ${
+          join(this.dataDir(c.id), checkBigDataKey(key))
+        }: no such file or directory`,
+      });
+    }
     return file;
   }
 

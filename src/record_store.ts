@@ -100,7 +100,9 @@ export abstract class RecordStore<T extends BaseRecord> {
       }
       if (this.readOnly || (!outcome.needsSave && !outcome.needsRepair)) return;
       // Repairs need the exclusive lock: drop ours, repair, then look again.
+      // Forget what was loaded so the writer loads (and repairs) afresh.
       this.lock.unlock();
+      this.loaded = false;
       if (attempt >= 2) {
         throw new StorageError("lock-failed", undefined, {
           message: `${this.kind} store at ${this.locations()[0].path} keeps needing repairs`,

@@ -5,12 +5,13 @@
  * @module
  */
 
-import { fromFileUrl, join } from "node:path";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { main } from "../src/cli/main.ts";
 import { captureOutput } from "../src/cli/output.ts";
 
 /** The repository root. */
-export const ROOT = fromFileUrl(new URL("..", import.meta.url));
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** A scratch store: graph and run roots in a fresh temporary directory. */
 export interface TempStore {

@@ -7,6 +7,7 @@
 import { type Command, type CommandContext, JSON_FLAG } from "./command.ts";
 import { flagBool, flagList, flagString } from "./flags.ts";
 import { jsonLine } from "./output.ts";
+import { sortedMap } from "../go_json.ts";
 import { type Image, imageToJSON } from "../records/image_record.ts";
 import { errorMessage, StorageError } from "../errors.ts";
 import { digestProblem } from "../ids.ts";
@@ -40,7 +41,7 @@ async function imagesByDigest(ctx: CommandContext): Promise<number> {
   const digest = ctx.args[0];
   const problem = digestProblem(digest);
   if (problem !== undefined) {
-    throw new StorageError("invalid-digest", undefined, { message: problem });
+    throw new StorageError("invalid-digest", undefined, { message: `${digest}: ${problem}` });
   }
   const images = await (await ctx.store()).imagesByDigest(digest);
   if (flagBool(ctx.flags, "json")) ctx.out.stdout(jsonLine(images.map(imageToJSON)));
@@ -114,7 +115,7 @@ async function deleteImages(ctx: CommandContext): Promise<number> {
       if (!json) ctx.out.stderr(`${arg}: ${errorMessage(err)}\n`);
     }
   }
-  if (json) ctx.out.stdout(jsonLine(results));
+  if (json) ctx.out.stdout(jsonLine(sortedMap(results)));
   return failed ? 1 : 0;
 }
 

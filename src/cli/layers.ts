@@ -7,6 +7,7 @@
 import { type Command, type CommandContext, JSON_FLAG } from "./command.ts";
 import { flagBool, flagList, flagString } from "./flags.ts";
 import { jsonLine } from "./output.ts";
+import { sortedMap } from "../go_json.ts";
 import { IDMAP_FLAGS, idMapRequest } from "./idmap_flags.ts";
 import { type Layer, layerToJSON } from "../records/layer_record.ts";
 import type { Image } from "../records/image_record.ts";
@@ -127,7 +128,7 @@ export async function perArgument(
       if (!flagBool(ctx.flags, "json")) ctx.out.stderr(`${arg}: ${errorMessage(err)}\n`);
     }
   }
-  if (flagBool(ctx.flags, "json")) ctx.out.stdout(jsonLine(results));
+  if (flagBool(ctx.flags, "json")) ctx.out.stdout(jsonLine(sortedMap(results)));
   return failed ? 1 : 0;
 }
 

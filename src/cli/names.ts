@@ -8,6 +8,7 @@
 import { type Command, type CommandContext, JSON_FLAG } from "./command.ts";
 import { flagBool, flagList, flagString } from "./flags.ts";
 import { jsonLine } from "./output.ts";
+import { sortedMap } from "../go_json.ts";
 import { perArgument } from "./layers.ts";
 import { StorageError } from "../errors.ts";
 
@@ -32,12 +33,12 @@ async function metadata(ctx: CommandContext): Promise<number> {
   let text = "";
   for (const arg of ctx.args) {
     const md = await store.metadata(arg);
-    if (md === undefined) missing = true;
-    else found[arg] = md;
     const shown = (md ?? "").replace(/\n$/, "");
+    if (md === undefined) missing = true;
+    else found[arg] = shown;
     text += quiet ? `${shown}\n` : `${arg}: ${shown}\n`;
   }
-  ctx.out.stdout(json ? jsonLine(found) : text);
+  ctx.out.stdout(json ? jsonLine(sortedMap(found)) : text);
   return missing ? 1 : 0;
 }
 
@@ -71,7 +72,7 @@ async function existsCommand(ctx: CommandContext): Promise<number> {
     if (!ok) code = 1;
     text += `${arg}: ${present}\n`;
   }
-  if (flagBool(ctx.flags, "json")) ctx.out.stdout(jsonLine(result));
+  if (flagBool(ctx.flags, "json")) ctx.out.stdout(jsonLine(sortedMap(result)));
   else if (!flagBool(ctx.flags, "quiet")) ctx.out.stdout(text);
   return code;
 }
