@@ -18,7 +18,7 @@ import { StorageError } from "../errors.ts";
 import { type ByteInput, ByteSource } from "./byte_source.ts";
 import { Compression, compressTransform, decompress } from "./compression.ts";
 import { Crc64 } from "./crc64.ts";
-import { cleanPath, decodeText } from "./tar_header.ts";
+import { cleanPath, decodeText, isValidUtf8 } from "./tar_header.ts";
 import type { TarEntryWithSplit } from "./tar_reader.ts";
 import type { TarSink } from "./tar_writer.ts";
 import type { TarEntry, TarReader } from "./tar_types.ts";
@@ -108,11 +108,6 @@ export function goJsonString(s: string): string {
   return out + '"';
 }
 
-/** True when tar-split stores the name as text: valid UTF-8 without U+FFFD (its own test). */
-function nameIsText(name: string): boolean {
-  return !name.includes("\uFFFD");
-}
-
 /** Map key for duplicate detection: the cleaned name, byte-exact. */
 function dupKey(nameBytes: Uint8Array): string {
   let s = "";
@@ -173,11 +168,12 @@ export class TarSplitPacker {
     const key = dupKey(name);
     if (this.#seen.has(key)) throw duplicatePathError();
     this.#seen.add(key);
-    const text = decodeText(name);
     let line = `{"type":1`;
     if (name.length > 0) {
-      line += nameIsText(text)
-        ? `,"name":${goJsonString(text)}`
+      // Valid UTF-8 goes to `name` (even a literal U+FFFD, as the Debian
+      // build does; newer tar-split releases move such names to name_raw).
+      line += isValidUtf8(name)
+        ? `,"name":${goJsonString(decodeText(name))}`
         : `,"name_raw":"${toBase64(name)}"`;
     }
     if (size !== 0) line += `,"size":${size}`;
