@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli, goCLI, haveGo, tempStore } from "./helpers.ts";
+import { cli, goCLI, haveGo, NO_GO, tempStore, testIf } from "./helpers.ts";
 
 /** Everything in the store's JSON files, to show a failed command changed nothing. */
 async function snapshot(graph: string, run: string): Promise<string> {
@@ -147,10 +147,11 @@ function failing(ids: { layer: string; image: string }): string[][] {
   ];
 }
 
-Deno.test({
-  name: "failing commands: same message and exit code as the Go CLI, store unchanged",
-  ignore: !haveGo(),
-  async fn() {
+testIf(
+  haveGo(),
+  NO_GO,
+  "failing commands: same message and exit code as the Go CLI, store unchanged",
+  async () => {
     const s = await tempStore();
     try {
       const layer =
@@ -172,7 +173,7 @@ Deno.test({
       await s.cleanup();
     }
   },
-});
+);
 
 Deno.test("IDs that would name a path outside the store are refused", async () => {
   const s = await tempStore();

@@ -6,10 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli, goCLI, haveGo, tempStore } from "./helpers.ts";
-
-const skip = !haveGo();
-const why = "Debian's containers-storage is not installed";
+import { cli, goCLI, haveGo, NO_GO, tempStore, testIf } from "./helpers.ts";
 
 /** Go prints map-driven text (exists) in random order: compare those as sorted lines. */
 function comparable(args: string[], stdout: string): string {
@@ -78,39 +75,36 @@ async function populate(run: typeof cli, flags: string[]): Promise<Record<string
   return { layer, child, digest };
 }
 
-Deno.test({
-  name: "a store written by cstor reads the same through the Go CLI",
-  ignore: skip,
-  async fn() {
-    const s = await tempStore();
-    try {
-      const ids = await populate(cli, s.flags);
-      for (const args of sameOutputCommands(ids)) {
-        const ours = await cli([...s.flags, ...args]);
-        const go = await goCLI([...s.flags, ...args]);
-        assert.equal(
-          comparable(args, ours.stdout),
-          comparable(args, go.stdout),
-          `stdout of ${args.join(" ")}`,
-        );
-        assert.equal(ours.code, go.code, `exit code of ${args.join(" ")}`);
-      }
-      // Go unmounts what cstor mounted; the count goes back to zero.
-      const un = await goCLI([...s.flags, "unmount", "c1"]);
-      assert.equal(un.code, 0, un.stderr);
-      assert.equal(un.stdout, "c1 mountpoint unmounted\n");
-      assert.equal((await cli([...s.flags, "mounted", "c1"])).stdout, "");
-      assert.equal(await Deno.readTextFile(join(s.run, "vfs-layers", "mountpoints.json")), "[]");
-    } finally {
-      await s.cleanup();
+testIf(haveGo(), NO_GO, "a store written by cstor reads the same through the Go CLI", async () => {
+  const s = await tempStore();
+  try {
+    const ids = await populate(cli, s.flags);
+    for (const args of sameOutputCommands(ids)) {
+      const ours = await cli([...s.flags, ...args]);
+      const go = await goCLI([...s.flags, ...args]);
+      assert.equal(
+        comparable(args, ours.stdout),
+        comparable(args, go.stdout),
+        `stdout of ${args.join(" ")}`,
+      );
+      assert.equal(ours.code, go.code, `exit code of ${args.join(" ")}`);
     }
-  },
+    // Go unmounts what cstor mounted; the count goes back to zero.
+    const un = await goCLI([...s.flags, "unmount", "c1"]);
+    assert.equal(un.code, 0, un.stderr);
+    assert.equal(un.stdout, "c1 mountpoint unmounted\n");
+    assert.equal((await cli([...s.flags, "mounted", "c1"])).stdout, "");
+    assert.equal(await Deno.readTextFile(join(s.run, "vfs-layers", "mountpoints.json")), "[]");
+  } finally {
+    await s.cleanup();
+  }
 });
 
-Deno.test({
-  name: "a store written by the Go CLI is read and changed by cstor, and read back by Go",
-  ignore: skip,
-  async fn() {
+testIf(
+  haveGo(),
+  NO_GO,
+  "a store written by the Go CLI is read and changed by cstor, and read back by Go",
+  async () => {
     const s = await tempStore();
     try {
       const ids = await populate(goCLI, s.flags);
@@ -155,12 +149,13 @@ Deno.test({
       await s.cleanup();
     }
   },
-});
+);
 
-Deno.test({
-  name: "layer contents: cstor-applied layers diff byte-identically through Go, and the reverse",
-  ignore: skip,
-  async fn() {
+testIf(
+  haveGo(),
+  NO_GO,
+  "layer contents: cstor-applied layers diff byte-identically through Go, and the reverse",
+  async () => {
     const s = await tempStore();
     try {
       const src = await Deno.makeTempDir({ dir: s.dir });
@@ -210,7 +205,7 @@ Deno.test({
       await s.cleanup();
     }
   },
-});
+);
 
 async function sha256(bytes: Uint8Array): Promise<string> {
   const d = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);

@@ -124,3 +124,19 @@ export function isRoot(): boolean {
 export function json(r: RunResult): unknown {
   return JSON.parse(r.stdout);
 }
+
+/**
+ * Registers a test that needs something this machine may lack; without it
+ * the test is reported as ignored, with the reason in its name.
+ */
+export function testIf(
+  condition: boolean,
+  reason: string,
+  name: string,
+  fn: (t: Deno.TestContext) => Promise<void> | void,
+): void {
+  Deno.test({ name: condition ? name : `${name} [skipped: ${reason}]`, ignore: !condition, fn });
+}
+
+/** Why Go interop tests cannot run here, or undefined when they can. */
+export const NO_GO = "Debian's containers-storage is not installed";

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli, goCLI, haveGo, tempStore } from "./helpers.ts";
+import { cli, goCLI, haveGo, NO_GO, tempStore, testIf } from "./helpers.ts";
 import { openStore } from "../mod.ts";
 
 async function ok(args: string[], stdin?: string): Promise<string> {
@@ -66,10 +66,11 @@ Deno.test("layers flagged incomplete are removed by the next reader, with their 
   }
 });
 
-Deno.test({
-  name: "an open store sees changes other processes make (change tokens)",
-  ignore: !haveGo(),
-  async fn() {
+testIf(
+  haveGo(),
+  NO_GO,
+  "an open store sees changes other processes make (change tokens)",
+  async () => {
     const s = await tempStore();
     try {
       const store = await openStore({ graphRoot: s.graph, runRoot: s.run, driver: "vfs" });
@@ -85,7 +86,7 @@ Deno.test({
       await s.cleanup();
     }
   },
-});
+);
 
 Deno.test("transient mode keeps containers and their layers under the run root", async () => {
   const s = await tempStore();
@@ -132,10 +133,11 @@ Deno.test("volatile containers go to volatile-containers.json in the graph root"
   }
 });
 
-Deno.test({
-  name: "additional image stores are read, never written, and print like Go's",
-  ignore: !haveGo(),
-  async fn() {
+testIf(
+  haveGo(),
+  NO_GO,
+  "additional image stores are read, never written, and print like Go's",
+  async () => {
     const ro = await tempStore();
     const s = await tempStore();
     try {
@@ -174,7 +176,7 @@ Deno.test({
       await ro.cleanup();
     }
   },
-});
+);
 
 Deno.test("a name claimed twice on disk stays with the later record, and is saved so", async () => {
   const s = await tempStore();
