@@ -58,6 +58,42 @@ inputs.set(
 );
 inputs.set("big-junk", concat([inputs.get("pax")!, new Uint8Array(3 * 1024 * 1024 + 5).fill(7)]));
 inputs.set("gzip", gzipSync(inputs.get("pax")!));
+inputs.set("written-by-TarWriter", await writerTar());
+
+/** A tar from our writer with everything that needs PAX or GNU encodings (Go must read it). */
+async function writerTar(): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  const tw = new TarWriter({ write: (c) => Promise.resolve(void parts.push(c)) });
+  const text = (s: string) => new TextEncoder().encode(s);
+  await tw.writeEntry({ name: "d/", type: "5", mode: 0o755, mtimeSec: 1 });
+  await tw.writeEntry({ name: `d/${"a".repeat(120)}/`, type: "5", mode: 0o755, mtimeSec: 1 });
+  await tw.writeEntry(
+    { name: `d/${"a".repeat(120)}/${"b".repeat(150)}`, type: "0", size: 3, mtimeSec: 2 },
+    text("abc"),
+  );
+  await tw.writeEntry({ name: `d/${"p".repeat(90)}/${"q".repeat(90)}`, type: "0", mtimeSec: 3 });
+  await tw.writeEntry({
+    name: "d/ünï",
+    type: "0",
+    uid: 5_000_000,
+    gid: 7,
+    mtimeSec: 4,
+    mtimeNsec: 5,
+  });
+  await tw.writeEntry({ name: "d/l", type: "2", linkname: "t/".repeat(80), mtimeSec: 5 });
+  await tw.writeEntry({ name: "d/h", type: "1", linkname: "d/ünï", mtimeSec: 6 });
+  await tw.writeEntry({ name: "d/c", type: "3", devmajor: 1, devminor: 5, mtimeSec: 7 });
+  await tw.writeEntry({
+    name: "d/x",
+    type: "0",
+    size: 1,
+    mtimeSec: -8,
+    xattrs: new Map([["user.a", new Uint8Array([0, 0xff])], ["user.b", text("c")]]),
+    uname: "n".repeat(40),
+  }, text("x"));
+  await tw.close();
+  return concat(parts);
+}
 
 interface Recorded {
   json: string;
@@ -270,6 +306,15 @@ Deno.test("tar-split: duplicate cleaned names are refused when packing and readi
     for await (const e of readTarSplit(chunked(gz))) seen.push(e);
   }, /duplicates of file paths not supported/);
   assert.equal(seen.length, 1);
+});
+
+Deno.test("tar-split packer: a failing sink fails the packer instead of hanging", async () => {
+  const packer = new TarSplitPacker({ write: () => Promise.reject(new Error("disk full")) });
+  const big = crypto.getRandomValues(new Uint8Array(60000));
+  await assert.rejects(async () => {
+    for (let i = 0; i < 200; i++) await packer.addSegment(big);
+    await packer.close();
+  }, /disk full/);
 });
 
 Deno.test("tar-split reader: name_raw, null payloads, a torn last line", async () => {
