@@ -54,10 +54,10 @@ export abstract class RecordStore<T extends BaseRecord> {
 
   // All of these are guarded by `lock` (shared to read, exclusive to change).
   protected records: T[] = [];
-  protected byID = new Map<string, T>();
-  protected byName = new Map<string, T>();
+  protected byID: Map<string, T> = new Map();
+  protected byName: Map<string, T> = new Map();
   protected lastWrite: LastWrite | undefined;
-  protected stamps = new Map<string, string>();
+  protected stamps: Map<string, string> = new Map();
   protected loaded = false;
   #tempsCleaned = false;
 

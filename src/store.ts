@@ -114,11 +114,6 @@ export class Store {
     return this.#core.transient;
   }
 
-  /** Internals, for the CLI and tests in this package. */
-  get core(): StoreCore {
-    return this.#core;
-  }
-
   // ---- layers ----
 
   /** Creates a layer; with `options.diff`, fills it from a (compressed) tar stream. */
