@@ -30,7 +30,14 @@ export type { Layer } from "./src/records/layer_record.ts";
 export type { Image } from "./src/records/image_record.ts";
 export type { Container } from "./src/records/container_record.ts";
 export type { IDMap } from "./src/archive/idmap.ts";
-export type { Change } from "./src/drivers/driver.ts";
+export type { IDMappings } from "./src/drivers/driver.ts";
+export type { Change, ChangeKind } from "./src/archive/changes.ts";
 export type { BigDataInfo } from "./src/big_data.ts";
-export { CorruptStoreError, type ErrorCode, isStorageError, StorageError } from "./src/errors.ts";
+export {
+  CorruptStoreError,
+  ERROR_TEXT,
+  type ErrorCode,
+  isStorageError,
+  StorageError,
+} from "./src/errors.ts";
 export { VERSION } from "./src/version.ts";

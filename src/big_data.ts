@@ -14,7 +14,9 @@ import { writeStreamAtomic } from "./record_file.ts";
 
 /** Size and digest of a written item. */
 export interface BigDataInfo {
+  /** Length in bytes. */
   size: number;
+  /** `sha256:<hex>` of the bytes (or the caller's manifest digest). */
   digest: string;
 }
 

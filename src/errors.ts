@@ -59,6 +59,8 @@ export class StorageError extends Error {
   readonly code: ErrorCode;
 
   /**
+   * An error of kind `code`, with upstream's message for it.
+   *
    * @param code what went wrong
    * @param context text placed before the default message, Go-style (`context: message`)
    */
@@ -83,6 +85,12 @@ export class CorruptStoreError extends StorageError {
   /** The file that could not be loaded. */
   readonly path: string;
 
+  /**
+   * An error for `path`, reading `loading "<path>": <problem>`.
+   *
+   * @param path the file that could not be loaded
+   * @param problem what is wrong with it
+   */
   constructor(path: string, problem: string, options?: { cause?: unknown }) {
     super("corrupt-store", undefined, {
       message: `loading ${JSON.stringify(path)}: ${problem}`,

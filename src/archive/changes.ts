@@ -22,6 +22,7 @@ export const ChangeKinds = { Modify: 0, Add: 1, Delete: 2 } as const;
 export interface Change {
   /** Absolute path inside the layer, `/etc/passwd`. */
   Path: string;
+  /** 0 Modify, 1 Add, 2 Delete. */
   Kind: ChangeKind;
 }
 

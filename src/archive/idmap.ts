@@ -13,8 +13,11 @@ import { StorageError } from "../errors.ts";
 
 /** One mapping range: container IDs `[container_id, container_id+size)` ↔ host IDs from `host_id`. */
 export interface IDMap {
+  /** First ID of the range as seen inside the container. */
   container_id: number;
+  /** First ID of the range on the host. */
   host_id: number;
+  /** Number of IDs in the range. */
   size: number;
 }
 

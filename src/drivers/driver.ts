@@ -11,7 +11,9 @@ import type { TarHeader, TarReader } from "../archive/tar_types.ts";
 
 /** ID maps of a layer's on-disk contents (empty lists: host IDs). */
 export interface IDMappings {
+  /** UID ranges. */
   uidMap: IDMap[];
+  /** GID ranges. */
   gidMap: IDMap[];
 }
 

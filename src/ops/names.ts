@@ -89,8 +89,11 @@ export async function setMetadata(core: StoreCore, key: string, metadata: string
 
 /** Which kinds `key` exists as. */
 export interface Existence {
+  /** Found as a layer (any layer store). */
   layer: boolean;
+  /** Found as an image (any image store). */
   image: boolean;
+  /** Found as a container. */
   container: boolean;
 }
 
