@@ -13,6 +13,7 @@ import { nameCommands } from "./names.ts";
 import { mountCommands } from "./mount.ts";
 import { adminCommands } from "./admin.ts";
 import { diffCommands } from "./diff.ts";
+import { copyCommands } from "./copy.ts";
 
 /** All commands. */
 export const commands: Command[] = [
@@ -23,5 +24,6 @@ export const commands: Command[] = [
   ...nameCommands,
   ...mountCommands,
   ...diffCommands,
+  ...copyCommands,
   ...adminCommands,
 ];
