@@ -108,10 +108,12 @@ export function compress(
     case Compression.none:
       return toStream(input);
     case Compression.gzip:
-      return throughZlib(
-        toStream(input),
-        zlib.createGzip({ level: level ?? 6, chunkSize: 64 * 1024 }),
-        (e) => formatError("gzip", e.message),
+      // The web CompressionStream honours backpressure; node's zlib through
+      // Duplex.toWeb here does not, and a fast producer (tar-split JSON of a
+      // huge layer, a diff to a slow reader) would queue everything in
+      // memory. Its fixed level is fine: any valid gzip stream will do.
+      return toStream(input).pipeThrough(
+        new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
       );
     case Compression.zstd: {
       const params: Record<number, number> = {};
