@@ -17,6 +17,8 @@ export interface Output {
   pipe(stream: ReadableStream<Uint8Array>): Promise<void>;
   /** Waits until everything written has been flushed. */
   flush(): Promise<void>;
+  /** True when standard output is a terminal (progress lines go there only then). */
+  isTerminal?(): boolean;
 }
 
 /** One JSON value as Go's encoder writes it, with its newline. */
@@ -39,6 +41,7 @@ export function processOutput(): Output {
       for await (const chunk of stream) writeAll(Deno.stdout, chunk);
     },
     flush: () => Promise.resolve(),
+    isTerminal: () => Deno.stdout.isTerminal(),
   };
 }
 
