@@ -13,6 +13,7 @@ import { nameCommands } from "./names.ts";
 import { mountCommands } from "./mount.ts";
 import { adminCommands } from "./admin.ts";
 import { diffCommands } from "./diff.ts";
+import { transferCommands } from "./transfer.ts";
 import { copyCommands } from "./copy.ts";
 
 /** All commands. */
@@ -24,6 +25,7 @@ export const commands: Command[] = [
   ...nameCommands,
   ...mountCommands,
   ...diffCommands,
+  ...transferCommands,
   ...copyCommands,
   ...adminCommands,
 ];
