@@ -10,82 +10,10 @@ import { type ExtractOptions, extractTar } from "../src/archive/extract.ts";
 import { readTar } from "../src/archive/tar_reader.ts";
 import { walkTree } from "../src/archive/tree_walk.ts";
 import { ffiAvailable } from "../src/sys/libc.ts";
+import { archive, gnuLong, paxEntry, rawEntry } from "./fixtures/archive/raw_tar.ts";
 
 const enc = new TextEncoder();
 const isRoot = Deno.uid() === 0;
-
-/** Fields of one raw header; anything may be set, nothing is checked. */
-interface Raw {
-  name: string;
-  type?: string;
-  mode?: number;
-  size?: number;
-  linkname?: string;
-  uid?: number;
-  gid?: number;
-  devmajor?: number;
-  devminor?: number;
-  body?: string;
-}
-
-function octal(b: Uint8Array, off: number, width: number, v: number): void {
-  const s = v.toString(8).padStart(width - 1, "0");
-  b.set(enc.encode(s), off);
-}
-
-/** One 512-byte ustar header (plus body blocks). */
-function rawEntry(e: Raw): Uint8Array {
-  const body = enc.encode(e.body ?? "");
-  const size = e.size ?? body.length;
-  const h = new Uint8Array(512);
-  h.set(enc.encode(e.name).subarray(0, 100), 0);
-  octal(h, 100, 8, e.mode ?? 0o644);
-  octal(h, 108, 8, e.uid ?? 0);
-  octal(h, 116, 8, e.gid ?? 0);
-  octal(h, 124, 12, size);
-  octal(h, 136, 12, 1_600_000_000);
-  h.set(enc.encode("        "), 148);
-  h[156] = (e.type ?? "0").charCodeAt(0);
-  h.set(enc.encode(e.linkname ?? "").subarray(0, 100), 157);
-  h.set(enc.encode("ustar\u000000"), 257);
-  octal(h, 329, 8, e.devmajor ?? 0);
-  octal(h, 337, 8, e.devminor ?? 0);
-  let sum = 0;
-  for (const x of h) sum += x;
-  h.set(enc.encode(sum.toString(8).padStart(6, "0") + "\u0000 "), 148);
-  const padded = new Uint8Array(512 + Math.ceil(body.length / 512) * 512);
-  padded.set(h);
-  padded.set(body, 512);
-  return padded;
-}
-
-/** A PAX `x` header carrying `records` for the next entry. */
-function paxEntry(records: Record<string, string>): Uint8Array {
-  let data = "";
-  for (const [k, v] of Object.entries(records)) {
-    const rec = ` ${k}=${v}\n`;
-    let len = rec.length + 1;
-    while (String(len).length + rec.length !== len) len = String(len).length + rec.length;
-    data += `${len}${rec}`;
-  }
-  return rawEntry({ name: "PaxHeaders/x", type: "x", body: data });
-}
-
-/** A GNU long-name (`L`) or long-link (`K`) entry for the next header. */
-function gnuLong(type: "L" | "K", value: string): Uint8Array {
-  return rawEntry({ name: "././@LongLink", type, body: value + "\0" });
-}
-
-function archive(...parts: Uint8Array[]): Uint8Array {
-  const all = [...parts, new Uint8Array(1024)];
-  const out = new Uint8Array(all.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of all) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
 
 /** Names, types, sizes, modes and mtimes of everything below `root`. */
 function fingerprint(root: string): string {
