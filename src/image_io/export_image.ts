@@ -25,7 +25,8 @@ import type { Store } from "../store.ts";
 import type { Image } from "../records/image_record.ts";
 import type { Layer } from "../records/layer_record.ts";
 import { StorageError } from "../errors.ts";
-import { compress, Compression, type CompressionKind } from "../archive/compression.ts";
+import { Compression, type CompressionKind } from "../archive/compression.ts";
+import { stableCompress } from "./stable_compress.ts";
 import { ImageInputError } from "./errors.ts";
 import {
   type Descriptor,
@@ -272,9 +273,7 @@ async function exportLayer(
       },
     }),
   );
-  const blob = await writer.writeBlob(
-    kind === Compression.none ? counted : compress(counted, kind),
-  );
+  const blob = await writer.writeBlob(stableCompress(counted, kind));
   const diffID = `sha256:${hash.digest("hex")}`;
   if (layer.uncompressedDigest !== "" && diffID !== layer.uncompressedDigest) {
     throw new ImageInputError(
