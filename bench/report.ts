@@ -1,0 +1,183 @@
+/**
+ * The table: medians over repetitions per metric and side, ratios, and the
+ * issue's targets with whether each holds.
+ *
+ * @module
+ */
+
+import type { BenchContext, Sample } from "./context.ts";
+import { fmt, max, median } from "./stats.ts";
+
+/** Medians over repetitions, by `metric` then side. */
+export type Medians = Record<string, Record<string, number>>;
+
+/** Groups samples and takes the median per metric and side. */
+export function medians(samples: readonly Sample[]): Medians {
+  const groups: Record<string, Record<string, number[]>> = {};
+  for (const s of samples) {
+    ((groups[s.metric] ??= {})[s.side] ??= []).push(s.value);
+  }
+  const out: Medians = {};
+  for (const [metric, sides] of Object.entries(groups)) {
+    out[metric] = {};
+    for (const [side, values] of Object.entries(sides)) {
+      // Peaks and waits are about the worst case; everything else the typical one.
+      const worst = metric.startsWith("peak.") || metric === "reader_wait" ||
+        metric === "reader_wait.lock";
+      out[metric][side] = worst ? max(values) : median(values);
+    }
+  }
+  return out;
+}
+
+/** One line of the table. */
+export interface Row {
+  workload: string;
+  unit: string;
+  cstor: string;
+  go: string;
+  reference: string;
+  ratio: string;
+  target: string;
+  /** "yes", "no" or "n/a". */
+  holds: string;
+}
+
+type Verdict = { target: string; holds: string };
+
+function verdict(parts: Array<[string, number, number]>): Verdict {
+  // [label, value, limit]: holds when value <= limit for all; missing values give n/a.
+  if (parts.some(([, v]) => !Number.isFinite(v))) {
+    return { target: parts.map(([l, , lim]) => `${l} ≤ ${lim}`).join(", "), holds: "n/a" };
+  }
+  const ok = parts.every(([, v, lim]) => v <= lim);
+  return {
+    target: parts.map(([l, v, lim]) => `${l} ${fmt(v)} ≤ ${lim}`).join("; "),
+    holds: ok ? "yes" : "no",
+  };
+}
+
+/** Builds the rows from medians; `floorDiff` is Deno's startup floor less Go's (ms). */
+export function rows(m: Medians, ctx: BenchContext): Row[] {
+  const get = (metric: string, side: string): number => m[metric]?.[side] ?? NaN;
+  const floorDiff = get("floor", "deno-hello") - get("floor", "go-version");
+  const out: Row[] = [];
+  const add = (
+    workload: string,
+    unit: string,
+    metric: string,
+    reference: string,
+    v: Verdict,
+  ): void => {
+    const c = get(metric, "cstor");
+    const g = get(metric, "go");
+    out.push({
+      workload,
+      unit,
+      cstor: fmt(c),
+      go: fmt(g),
+      reference,
+      ratio: fmt(c / g),
+      ...v,
+    });
+  };
+  const c = ctx.corpus;
+  const size = `${Math.round(c.tarBytes / 2 ** 20)} MiB, ${c.files + c.dirs + c.symlinks} entries`;
+  for (const kind of ["tar", "gz"]) {
+    const metric = `apply.${kind}`;
+    const t = get(metric, "tar");
+    const cs = get(metric, "cstor");
+    add(
+      `applydiff ${kind === "tar" ? "tar" : "tar.gz"} (${size})`,
+      "s",
+      metric,
+      `tar -x ${fmt(t)} s`,
+      verdict([["cstor/Go", cs / get(metric, "go"), 1.0], ["cstor/tar", cs / t, 1.5]]),
+    );
+  }
+  add(
+    "applydiff tar, overlay",
+    "s",
+    "apply.overlay.tar",
+    "",
+    verdict([[
+      "cstor/Go",
+      get("apply.overlay.tar", "cstor") / get("apply.overlay.tar", "go"),
+      1.0,
+    ]]),
+  );
+  const peak = Math.max(get("peak.tar", "cstor"), get("peak.gz", "cstor"));
+  out.push({
+    workload: "applydiff peak memory (VmHWM, worst of tar/gz)",
+    unit: "MiB",
+    cstor: fmt(peak),
+    go: fmt(Math.max(get("peak.tar", "go"), get("peak.gz", "go"))),
+    reference: `tar -x ${fmt(Math.max(get("peak.tar", "tar"), get("peak.gz", "tar")))} MiB`,
+    ratio: fmt(peak / Math.max(get("peak.tar", "go"), get("peak.gz", "go"))),
+    ...verdict([["cstor", peak, 150]]),
+  });
+  add(
+    "diff -u of that layer (SHA-256 = input)",
+    "s",
+    "diff.tar",
+    "",
+    verdict([["cstor/Go", get("diff.tar", "cstor") / get("diff.tar", "go"), 1.0]]),
+  );
+  const hello = get("floor", "deno-hello");
+  add(
+    "status, empty store (per call)",
+    "ms",
+    "status",
+    `deno hello ${fmt(hello)} ms, Go version ${fmt(get("floor", "go-version"))} ms`,
+    verdict([["cstor/hello", get("status", "cstor") / hello, 1.5]]),
+  );
+  // Per-call workloads are judged with the difference of the two startup floors taken off.
+  const perCall = (workload: string, metric: string, calls: number): void => {
+    const adj = (get(metric, "cstor") - calls * floorDiff) / get(metric, "go");
+    add(workload, "ms", metric, "", verdict([["adjusted", adj, 1.0]]));
+  };
+  const cfg = ctx.config;
+  perCall(`create-layer in a ${cfg.chainLength}-layer chain (per call)`, "chain.create", 1);
+  perCall(`layers, ${cfg.chainLength}-layer chain`, "chain.layers", 1);
+  perCall(`layers, ${cfg.listLayers} layers + ${cfg.listImages} images`, "list.layers", 1);
+  perCall(`layers --json, same store`, "list.layers_json", 1);
+  perCall(`images, same store`, "list.images", 1);
+  perCall("mount+unmount cycle, vfs", "mount.vfs", 2);
+  perCall("mount+unmount cycle, overlay", "mount.overlay", 2);
+  const total = cfg.createWorkers * cfg.createsPerWorker;
+  const adjCreate = (get("create.concurrent", "cstor") -
+    cfg.createsPerWorker * floorDiff / 1000) / get("create.concurrent", "go");
+  const presentC = get("create.present", "cstor");
+  const presentG = get("create.present", "go");
+  add(
+    `${cfg.createWorkers}×${cfg.createsPerWorker} create-layer at once (wall)`,
+    "s",
+    "create.concurrent",
+    `present: cstor ${presentC}/${total}, Go ${presentG}/${total}`,
+    {
+      target: `${presentC}/${total} present; adjusted ${fmt(adjCreate)} ≤ 1`,
+      holds: presentC === total && adjCreate <= 1 ? "yes" : "no",
+    },
+  );
+  add(
+    "reader wait: longest `layers` during applydiff, less idle call",
+    "ms",
+    "reader_wait",
+    `lock probe: cstor ${fmt(get("reader_wait.lock", "cstor"))} ms, Go ${
+      fmt(get("reader_wait.lock", "go"))
+    } ms`,
+    verdict([["cstor", get("reader_wait", "cstor"), 50]]),
+  );
+  return out;
+}
+
+/** The table as Markdown. */
+export function markdown(table: readonly Row[]): string {
+  const head =
+    "| Workload | unit | cstor | Go | reference | cstor/Go | target (measured) | holds |";
+  const sep = "|---|---|--:|--:|---|--:|---|---|";
+  const lines = table.map((r) =>
+    `| ${r.workload} | ${r.unit} | ${r.cstor} | ${r.go} | ${r.reference} | ${r.ratio} | ${r.target} | ${r.holds} |`
+  );
+  return [head, sep, ...lines].join("\n");
+}
