@@ -10,6 +10,7 @@ import { basename, join } from "node:path";
 import { type LayerStreamResult, openLayerStream } from "../archive/layer_stream.ts";
 import { recordTarSplit, TarSplitPacker } from "../archive/tar_split.ts";
 import type { Driver, IDMappings, LayerRef, StagedLayer } from "../drivers/driver.ts";
+import { writeStreamAtomic } from "../record_file.ts";
 
 /** What applying a stream measured; the tar-split waits in the staging directory. */
 export interface AppliedDiff extends LayerStreamResult {
@@ -84,5 +85,14 @@ export async function applyLayerStream(
 
 /** Moves the staged tar-split file to its place beside the layer records. */
 export async function commitTarSplit(applied: AppliedDiff, dest: string): Promise<void> {
-  await Deno.rename(applied.tarSplitPath, dest);
+  try {
+    await Deno.rename(applied.tarSplitPath, dest);
+  } catch (err) {
+    // The staging directory can be on another mount than the records: the
+    // overlay home is bind-mounted onto itself (by Go's tools, and by cstor
+    // before it mounts a layer), and rename(2) never crosses mounts.
+    if ((err as { code?: string }).code !== "EXDEV") throw err;
+    const src = await Deno.open(applied.tarSplitPath, { read: true });
+    await writeStreamAtomic(dest, src.readable);
+  }
 }
