@@ -42,6 +42,15 @@ import {
 import * as data from "./ops/data.ts";
 import { shutdown, status } from "./ops/admin.ts";
 import { changes, diff, type DiffOptions, diffSize } from "./ops/diff.ts";
+import { garbageCollect, type GarbageCollected } from "./ops/gc.ts";
+import { check, type CheckOptions, type CheckReport } from "./ops/check.ts";
+import {
+  type RecordFileRepair,
+  repair,
+  type RepairOptions,
+  repairRecordFiles,
+  type RepairResult,
+} from "./ops/repair.ts";
 
 export type { StoreOptions } from "./store_core.ts";
 export type { CreateLayerOptions } from "./ops/create_layer.ts";
@@ -50,6 +59,9 @@ export type { CreateContainerOptions } from "./ops/containers.ts";
 export type { MountOptions } from "./ops/mount.ts";
 export type { Existence } from "./ops/names.ts";
 export type { DiffOptions } from "./ops/diff.ts";
+export type { GarbageCollected } from "./ops/gc.ts";
+export type { CheckOptions, CheckProblem, CheckReport, Remedy } from "./ops/check.ts";
+export type { RecordFileRepair, RepairOptions, RepairResult } from "./ops/repair.ts";
 
 /**
  * Opens the store at `options.graphRoot` / `options.runRoot`, creating the
@@ -414,5 +426,33 @@ export class Store {
   /** Deletes every container, image and layer. */
   wipe(): Promise<void> {
     return wipe(this.#core);
+  }
+
+  /**
+   * Removes container directories and driver layer directories no record
+   * names (as a transient store needs after a reboot), and staging
+   * directories of killed processes. Never removes anything a record names.
+   */
+  garbageCollect(): Promise<GarbageCollected> {
+    return garbageCollect(this.#core);
+  }
+
+  /** Checks every record against the disk and the records it names; changes nothing. */
+  check(options: CheckOptions = {}): Promise<CheckReport> {
+    return check(this.#core, options);
+  }
+
+  /** Removes what `report` found damaged and what depends on it (containers only if asked). */
+  repair(report: CheckReport, options: RepairOptions = {}): Promise<RepairResult> {
+    return repair(this.#core, report, options);
+  }
+
+  /**
+   * Drops records with unusable IDs (empty, `..`, containing `/`), which
+   * keep the store from loading; each changed file's old content is kept
+   * beside it. Files that are not valid JSON are left as they are.
+   */
+  repairRecordFiles(): Promise<RecordFileRepair[]> {
+    return repairRecordFiles(this.#core);
   }
 }

@@ -13,6 +13,7 @@ import { nameCommands } from "./names.ts";
 import { mountCommands } from "./mount.ts";
 import { adminCommands } from "./admin.ts";
 import { diffCommands } from "./diff.ts";
+import { checkCommands } from "./check.ts";
 import { transferCommands } from "./transfer.ts";
 import { copyCommands } from "./copy.ts";
 
@@ -28,4 +29,5 @@ export const commands: Command[] = [
   ...transferCommands,
   ...copyCommands,
   ...adminCommands,
+  ...checkCommands,
 ];
