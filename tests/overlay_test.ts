@@ -633,3 +633,27 @@ testIf(
       await store.shutdown();
     }),
 );
+
+testIf(
+  ok,
+  why,
+  "overlay: picked automatically when the kernel can mount it, and again from its state",
+  () =>
+    withDir(async (dir) => {
+      const store = await openStore({ graphRoot: join(dir, "g"), runRoot: join(dir, "r") });
+      assert.equal(store.driverName, "overlay");
+      await store.createLayer();
+      await store.shutdown();
+      const again = await openStore({
+        graphRoot: join(dir, "g"),
+        runRoot: join(dir, "r"),
+        driverPriority: ["vfs", "overlay"],
+      });
+      assert.equal(
+        again.driverName,
+        "overlay",
+        "an existing overlay home wins over the priority list",
+      );
+      await again.shutdown();
+    }),
+);

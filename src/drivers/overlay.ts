@@ -51,7 +51,7 @@ import {
   unmountFuse,
 } from "./mount.ts";
 import { exists, LINK_DIR, looksLikeID, OverlayLayout, readText } from "./overlay_layout.ts";
-import { parseOverlayOptions } from "./overlay_options.ts";
+import { type OverlayConfig, parseOverlayOptions } from "./overlay_options.ts";
 import { buildLayerDir, rotateDiffs } from "./overlay_build.ts";
 import { type LayerMount, mountLayer } from "./overlay_mount.ts";
 import {
@@ -81,6 +81,12 @@ export interface OverlayOptions {
   runRoot: string;
   /** Driver options (`overlay.mountopt=nodev`, `overlay.mount_program=…`, …). */
   options: readonly string[];
+  /**
+   * Fail instead of falling back to fuse-overlayfs when the kernel's overlay
+   * cannot be used (automatic driver selection then picks vfs). A
+   * configured `mount_program` is still honoured.
+   */
+  nativeOnly?: boolean;
 }
 
 /** A layer being built or rebuilt in staging. */
@@ -175,11 +181,34 @@ export class OverlayDriver implements Driver {
     }
     const home = join(opts.graphRoot, "overlay");
     const runHome = join(opts.runRoot, "overlay");
+    const rootless = Deno.uid() !== 0;
+    if (opts.nativeOnly && rootless && config.mountProgram === "") {
+      throw new StorageError("driver", undefined, {
+        message: "overlay: the kernel's overlay needs root",
+      });
+    }
+    const fresh = !exists(home);
+    try {
+      return await OverlayDriver.#init(opts, config, home, runHome, rootless);
+    } catch (err) {
+      // Like upstream, a failed start leaves no home behind, so the next
+      // automatic selection does not take it for a previous overlay store.
+      if (fresh) await Deno.remove(home, { recursive: true }).catch(() => {});
+      throw err;
+    }
+  }
+
+  static async #init(
+    opts: OverlayOptions,
+    config: OverlayConfig,
+    home: string,
+    runHome: string,
+    rootless: boolean,
+  ): Promise<OverlayDriver> {
     await Deno.mkdir(home, { recursive: true, mode: 0o700 });
     await Deno.mkdir(join(home, LINK_DIR), { recursive: true, mode: 0o755 });
     await Deno.mkdir(runHome, { recursive: true, mode: 0o700 });
     const backingFs = backingFilesystem(home);
-    const rootless = Deno.uid() !== 0;
     const flagFile = join(home, ".has-mount-program");
 
     let mountProgram = config.mountProgram;
@@ -203,7 +232,7 @@ export class OverlayDriver implements Driver {
         }
       }
       if (!native) {
-        mountProgram = findFuseOverlayfs();
+        mountProgram = opts.nativeOnly ? "" : findFuseOverlayfs();
         if (mountProgram === "") {
           throw new StorageError("driver", undefined, {
             message: problem ||

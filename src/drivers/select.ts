@@ -48,7 +48,9 @@ export async function createDriver(sel: DriverSelection): Promise<Driver> {
   for (const d of [...priority, "vfs"]) {
     if (!SUPPORTED.includes(d)) continue;
     try {
-      return await construct(d, sel);
+      // Picked automatically, overlay must be the kernel's: a FUSE mount
+      // program would need --allow-run for it, so vfs is the better guess.
+      return await construct(d, sel, true);
     } catch (err) {
       errors.push(`${d}: ${(err as Error).message}`);
     }
@@ -58,7 +60,7 @@ export async function createDriver(sel: DriverSelection): Promise<Driver> {
   });
 }
 
-async function construct(name: string, sel: DriverSelection): Promise<Driver> {
+async function construct(name: string, sel: DriverSelection, auto = false): Promise<Driver> {
   const options = sel.driverOptions ?? [];
   switch (name) {
     case "vfs":
@@ -69,6 +71,7 @@ async function construct(name: string, sel: DriverSelection): Promise<Driver> {
         graphRoot: sel.graphRoot,
         runRoot: sel.runRoot,
         options,
+        nativeOnly: auto,
       });
     }
     default:
