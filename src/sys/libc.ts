@@ -28,6 +28,7 @@ const SYMBOLS = {
   lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
   llistxattr: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
   lremovexattr: { parameters: ["buffer", "buffer"], result: "i32" },
+  symlink: { parameters: ["buffer", "buffer"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -293,4 +294,13 @@ export function lremovexattr(path: string, name: string): void {
     const e = errno();
     if (e !== ENODATA) throw sysError("lremovexattr", `${path} ${name}`, e);
   }
+}
+
+/**
+ * symlink(2). Deno's own `symlink` refuses to run under path-scoped
+ * `--allow-read`/`--allow-write` (the CLI's permission set); this does not.
+ */
+export function symlink(target: string, path: string): void {
+  const l = requireLibc("symlink");
+  if (l.symlink(cString(target), cString(path)) !== 0) throw sysError("symlink", path, errno());
 }
