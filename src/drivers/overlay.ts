@@ -30,7 +30,7 @@ import { extractTar } from "../archive/extract.ts";
 import { overlayDiffSize } from "../archive/diff_size.ts";
 import { remapOwners } from "../archive/remap_owners.ts";
 import type { TarReader } from "../archive/tar_types.ts";
-import { ffiAvailable } from "../sys/libc.ts";
+import { ffiAvailable, symlink } from "../sys/libc.ts";
 import type {
   ApplyOptions,
   Change,
@@ -52,7 +52,7 @@ import {
 } from "./mount.ts";
 import { exists, LINK_DIR, looksLikeID, OverlayLayout, readText } from "./overlay_layout.ts";
 import { type OverlayConfig, parseOverlayOptions } from "./overlay_options.ts";
-import { buildLayerDir, rotateDiffs } from "./overlay_build.ts";
+import { buildLayerDir, processIDs, rotateDiffs } from "./overlay_build.ts";
 import { type LayerMount, mountLayer } from "./overlay_mount.ts";
 import {
   backingFilesystem,
@@ -181,7 +181,7 @@ export class OverlayDriver implements Driver {
     }
     const home = join(opts.graphRoot, "overlay");
     const runHome = join(opts.runRoot, "overlay");
-    const rootless = Deno.uid() !== 0;
+    const rootless = processIDs().uid !== 0;
     if (opts.nativeOnly && rootless && config.mountProgram === "") {
       throw new StorageError("driver", undefined, {
         message: "overlay: the kernel's overlay needs root",
@@ -447,7 +447,7 @@ export class OverlayDriver implements Driver {
     await Deno.mkdir(this.layout.linkDir, { recursive: true, mode: 0o755 });
     const link = join(this.layout.linkDir, lid);
     await Deno.remove(link).catch(() => {});
-    await Deno.symlink(`../${id}/diff`, link);
+    symlink(`../${id}/diff`, link);
   }
 
   async discard(staged: StagedLayer): Promise<void> {

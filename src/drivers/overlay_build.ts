@@ -10,14 +10,34 @@
 import { join } from "node:path";
 import { type IDMappings, toHost } from "../archive/idmap.ts";
 import { diffName, exists, newLinkID, type OverlayLayout } from "./overlay_layout.ts";
+import { readProcFile } from "./mount.ts";
 
 /** A base layer's `diff/` mode when no parent lends one. */
 export const DEFAULT_DIFF_MODE = 0o555;
 
+let ids: { uid: number; gid: number } | undefined;
+
+/**
+ * This process's effective UID and GID, from `/proc/self/status`: the CLI
+ * may read `/proc/self` but has no `--allow-sys` for `Deno.uid()`.
+ */
+export function processIDs(): { uid: number; gid: number } {
+  if (ids !== undefined) return ids;
+  const status = readProcFile("/proc/self/status");
+  const field = (name: string): number => {
+    const line = status.split("\n").find((l) => l.startsWith(`${name}:`));
+    // Fields: real, effective, saved, filesystem.
+    return Number(line?.split(/\s+/)[2] ?? NaN);
+  };
+  ids = { uid: field("Uid"), gid: field("Gid") };
+  return ids;
+}
+
 /** Makes a directory with exactly `mode` (no umask) and owner. */
 export function mkdirAs(path: string, mode: number, uid: number, gid: number): void {
   Deno.mkdirSync(path, { mode });
-  if (Deno.uid() === 0 || uid !== Deno.uid() || gid !== Deno.gid()) Deno.chownSync(path, uid, gid);
+  const me = processIDs();
+  if (me.uid === 0 || uid !== me.uid || gid !== me.gid) Deno.chownSync(path, uid, gid);
   // After chown, which clears setuid/setgid.
   Deno.chmodSync(path, mode);
 }

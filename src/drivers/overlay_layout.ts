@@ -9,6 +9,7 @@
 
 import { join } from "node:path";
 import { isNotFound, StorageError } from "../errors.ts";
+import { symlink } from "../sys/libc.ts";
 
 /** The directory of short links, relative to the home. */
 export const LINK_DIR = "l";
@@ -167,7 +168,7 @@ export class OverlayLayout {
         Deno.lstatSync(path);
       } catch (err) {
         if (!isNotFound(err)) throw err;
-        Deno.symlinkSync(`../${e.name}/diff`, path);
+        symlink(`../${e.name}/diff`, path);
       }
     }
     for (const e of Deno.readDirSync(this.linkDir)) {

@@ -18,6 +18,7 @@
 
 import { join } from "node:path";
 import { StorageError } from "../errors.ts";
+import { symlink } from "../sys/libc.ts";
 import {
   diffName,
   exists,
@@ -153,7 +154,7 @@ export async function mountLayer(m: LayerMount): Promise<void> {
   const scratch = await Deno.makeTempDir({ dir: m.runHome, prefix: "cstor-lowers-" });
   try {
     const all = m.readOnly ? [diff, ...lowers] : lowers;
-    for (let i = 0; i < all.length; i++) await Deno.symlink(all[i], join(scratch, String(i)));
+    for (let i = 0; i < all.length; i++) symlink(all[i], join(scratch, String(i)));
     const names = all.map((_, i) => String(i));
     const short = m.readOnly ? data(names, undefined, undefined, m) : data(names, diff, work, m);
     if (short.length >= PAGE_SIZE) {
