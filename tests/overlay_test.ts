@@ -15,7 +15,7 @@ import { tarStream } from "../src/archive/tar_writer.ts";
 import { readXattr } from "../src/archive/tree_walk.ts";
 import { mountsBelow, readMountInfo } from "../src/drivers/mount.ts";
 import { ffiAvailable } from "../src/sys/libc.ts";
-import { goCLI, haveGo, testIf } from "./helpers.ts";
+import { cstorProcess, goCLI, haveGo, ROOT, testIf } from "./helpers.ts";
 
 const dec = new TextDecoder();
 const enc = new TextEncoder();
@@ -655,5 +655,119 @@ testIf(
         "an existing overlay home wins over the priority list",
       );
       await again.shutdown();
+    }),
+);
+
+testIf(
+  ok,
+  why,
+  "overlay: configured mount options and volatile containers reach the mount",
+  () =>
+    withDir(async (dir) => {
+      const store = await open(dir, ["overlay.mountopt=nodev,noatime"]);
+      const { image } = await threeLayers(store);
+      const c = await store.createContainer(image, { volatile: true });
+      const m = await store.mount(c.id);
+      try {
+        const info = readMountInfo().find((e) => e.mountPoint === m)!;
+        assert.match(info.options, /nodev/);
+        assert.match(info.options, /noatime/);
+        assert.match(info.superOptions, /volatile/);
+      } finally {
+        await store.unmount(c.id);
+      }
+      await store.shutdown();
+    }),
+);
+
+const fuse = "/usr/bin/fuse-overlayfs";
+const fuseOK = ok && (() => {
+  try {
+    return Deno.statSync(fuse).isFile && Deno.statSync("/dev/fuse") !== null;
+  } catch {
+    return false;
+  }
+})();
+
+testIf(
+  fuseOK,
+  why || "fuse-overlayfs is not installed",
+  "overlay: with mount_program, AUFS whiteouts on disk and FUSE mounts",
+  () =>
+    withDir(async (dir) => {
+      const store = await open(dir, [`overlay.mount_program=${fuse}`]);
+      const { ids, tars, image } = await threeLayers(store);
+      const home = join(dir, "g", "overlay");
+      assert.equal(read(join(home, ".has-mount-program")), "true");
+      assert.ok(Deno.lstatSync(join(home, ids[1], "diff", "d", ".wh.y")).isFile);
+      assert.ok(Deno.lstatSync(join(home, ids[1], "diff", "opt", ".wh..wh..opq")).isFile);
+      assert.equal(Object.fromEntries(await store.status())["Native Overlay Diff"], "false");
+      const c = await store.createContainer(image);
+      const m = await store.mount(c.id);
+      try {
+        assert.equal(
+          readMountInfo().find((e) => e.mountPoint === m)?.fsType,
+          "fuse.fuse-overlayfs",
+        );
+        assert.throws(() => Deno.lstatSync(join(m, "d/y")));
+        assert.deepEqual([...Deno.readDirSync(join(m, "opt"))].map((e) => e.name), ["new"]);
+        Deno.writeTextFileSync(join(m, "new.txt"), "n");
+        Deno.removeSync(join(m, "etc/passwd"));
+      } finally {
+        await store.unmount(c.id);
+      }
+      assert.equal(
+        changesText(await store.changes(c.layerID)),
+        [
+          'Modify "/etc"',
+          'Delete "/etc/passwd"',
+          'Add "/new.txt"',
+        ].map((l) => `${l}\n`).join(""),
+      );
+      for (const [i, id] of ids.entries()) {
+        assert.deepEqual(await bytesOf(await store.diff(id, { compression: 0 })), tars[i]);
+      }
+      await store.deleteContainer(c.id);
+      await store.shutdown();
+    }),
+);
+
+testIf(
+  ok,
+  why,
+  "overlay: the CLI works under its own permission set (--allow-run=mount,umount)",
+  () =>
+    withDir(async (dir) => {
+      const perms = [
+        "--config",
+        join(ROOT, "deno.json"),
+        "-P=cli",
+        `--allow-read=${dir}`,
+        `--allow-write=${dir}`,
+      ];
+      const cli = async (...args: string[]): Promise<string> => {
+        const r = await cstorProcess([...goArgs(dir), ...args], { permissions: perms });
+        assert.equal(r.code, 0, `cstor ${args.join(" ")}: ${r.stderr}`);
+        return r.stdout.trim();
+      };
+      const base = await cli("create-layer");
+      const tarFile = join(dir, "l1.tar");
+      await Deno.writeFile(tarFile, await tarOf(L1.filter((e) => !e.name.startsWith("opt"))));
+      const withDiff = await cstorProcess([...goArgs(dir), "applydiff", "-f", tarFile, base], {
+        permissions: perms,
+      });
+      assert.equal(withDiff.code, 0, withDiff.stderr);
+      const top = await cli("create-layer", base);
+      const m = await cli("mount", top);
+      try {
+        assert.equal(read(join(m, "etc/hosts")), "127.0.0.1 localhost\n");
+        Deno.writeTextFileSync(join(m, "x"), "x");
+      } finally {
+        await cli("unmount", top);
+      }
+      assert.equal(await cli("changes", top), 'Add "/x"');
+      const diff = await cstorProcess([...goArgs(dir), "diff", "-u", base], { permissions: perms });
+      assert.deepEqual(diff.bytes, await Deno.readFile(tarFile));
+      await cli("shutdown");
     }),
 );
