@@ -24,8 +24,11 @@ export interface LayerInput {
 export interface BuiltImage {
   /** `oci:DIR:REF`. */
   location: string;
+  /** Digest of the manifest. */
   manifestDigest: string;
+  /** Digest of the config. */
   configDigest: string;
+  /** The layers as the manifest lists them, with their DiffIDs. */
   layers: { mediaType: string; digest: string; size: number; diffID: string }[];
 }
 

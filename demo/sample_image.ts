@@ -46,7 +46,9 @@ export async function buildSampleImage(
 
 /** What {@link writeDockerArchive} wrote. */
 export interface DockerArchive {
+  /** Digest of the config. */
   configDigest: string;
+  /** DiffIDs of the layers. */
   diffIDs: string[];
 }
 

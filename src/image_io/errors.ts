@@ -37,6 +37,12 @@ export class ImageInputError extends StorageError {
   /** What kind of problem it is. */
   readonly reason: ImageInputReason;
 
+  /**
+   * Makes the error.
+   *
+   * @param reason what kind of problem
+   * @param message the whole message
+   */
   constructor(reason: ImageInputReason, message: string, options?: { cause?: unknown }) {
     super(reason === "media-type" ? "unsupported" : "invalid-input", undefined, {
       message,

@@ -54,9 +54,13 @@ export interface ExportOptions {
 export interface ExportedLayer {
   /** The store's layer ID. */
   id: string;
+  /** Media type written in the manifest. */
   mediaType: string;
+  /** Digest of the written blob. */
   digest: string;
+  /** Size of the written blob. */
   size: number;
+  /** Digest of the uncompressed tar. */
   diffID: string;
   /** True when the blob is the one the stored manifest names (byte-identical). */
   identical: boolean;
@@ -68,10 +72,13 @@ export interface ExportResult {
   image: string;
   /** Where it went. */
   destination: string;
+  /** Digest of the manifest written. */
   manifestDigest: string;
+  /** Digest of the config written. */
   configDigest: string;
   /** True when the stored manifest was written unchanged. */
   originalManifest: boolean;
+  /** The layers, bottom first. */
   layers: ExportedLayer[];
 }
 

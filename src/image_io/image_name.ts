@@ -18,7 +18,9 @@ const DIGEST = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]
 export interface ImageName {
   /** `domain/path`, e.g. `docker.io/library/busybox`. */
   repository: string;
+  /** The tag, if any. */
   tag?: string;
+  /** The digest, if any. */
   digest?: string;
 }
 

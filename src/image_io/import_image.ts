@@ -45,6 +45,7 @@ export interface ImportOptions {
 
 /** One layer of an imported image. */
 export interface ImportedLayer {
+  /** The store's layer ID. */
   id: string;
   /** The blob digest as the manifest gives it. */
   digest: string;

@@ -18,34 +18,47 @@ import {
 
 /** An image platform as indexes describe it. */
 export interface Platform {
+  /** Operating system (`linux`). */
   os: string;
+  /** CPU architecture in Go's names (`amd64`, `arm64`). */
   architecture: string;
+  /** CPU variant (`v7`, `v8`). */
   variant?: string;
 }
 
 /** A content descriptor. */
 export interface Descriptor {
+  /** What the blob is. */
   mediaType: string;
+  /** `<algorithm>:<hex>` of the blob. */
   digest: string;
   /** Byte length; -1 when unknown (only for docker-archive layers). */
   size: number;
+  /** Free-form annotations. */
   annotations?: Record<string, string>;
+  /** Platform of an index entry. */
   platform?: Platform;
 }
 
 /** A single-image manifest. */
 export interface ImageManifest {
+  /** Tells manifests from indexes. */
   kind: "manifest";
   /** The manifest's own media type (OCI or Docker schema 2). */
   mediaType: string;
+  /** The config blob. */
   config: Descriptor;
+  /** The layer blobs, bottom first. */
   layers: Descriptor[];
 }
 
 /** An index / manifest list. */
 export interface ImageIndex {
+  /** Tells indexes from manifests. */
   kind: "index";
+  /** The index's own media type (OCI index or Docker list). */
   mediaType: string;
+  /** The entries. */
   manifests: Descriptor[];
 }
 
@@ -55,8 +68,11 @@ export interface ImageConfigInfo {
   diffIDs: string[];
   /** `created`, as written (undefined when absent). */
   created?: string;
+  /** `os`. */
   os?: string;
+  /** `architecture`. */
   architecture?: string;
+  /** `variant`. */
   variant?: string;
 }
 

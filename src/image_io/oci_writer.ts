@@ -25,14 +25,18 @@ export const OCI_LAYOUT_FILE = '{"imageLayoutVersion": "1.0.0"}';
 
 /** A blob as written: its digest and size. */
 export interface WrittenBlob {
+  /** `sha256:<hex>`. */
   digest: string;
+  /** Byte length. */
   size: number;
 }
 
 /** Writes into the OCI layout at `root`. */
 export class OciLayoutWriter {
+  /** The layout's directory. */
   readonly root: string;
 
+  /** Writes into the layout at `root` (created by {@link prepare}). */
   constructor(root: string) {
     this.root = root;
   }

@@ -17,8 +17,11 @@ import { isNotFound } from "../errors.ts";
 
 /** A JSON document with its bytes and digest. */
 export interface Document<T> {
+  /** The document exactly as stored. */
   bytes: Uint8Array;
+  /** Its digest. */
   digest: string;
+  /** Its parsed form. */
   parsed: T;
 }
 

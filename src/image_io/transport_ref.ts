@@ -15,6 +15,7 @@ const TRANSPORTS: readonly Transport[] = ["oci", "oci-archive", "docker-archive"
 
 /** A parsed location. */
 export interface TransportRef {
+  /** Which transport. */
   transport: Transport;
   /** The directory or archive file. */
   path: string;
