@@ -771,3 +771,91 @@ testIf(
       await cli("shutdown");
     }),
 );
+
+testIf(
+  goOK,
+  goWhy,
+  "overlay/go: cstor reads a mapped top layer Go made for a container with other ID maps",
+  () =>
+    withDir(async (dir) => {
+      // This kernel lets Go shift IDs with idmapped mounts, and then Go makes no
+      // mapped copy; its cached probe result is set to "no" to get one.
+      await Deno.mkdir(join(dir, "r", "overlay"), { recursive: true });
+      await Deno.writeFile(join(dir, "r", "overlay", "idmapped-lower-dir-false"), new Uint8Array());
+      const tar = await tarOf([{ name: "home/" }, {
+        name: "home/u",
+        body: "u",
+        uid: 1000,
+        gid: 1000,
+      }]);
+      const base = (await go(dir, "create-layer")).trim();
+      assert.equal((await goCLI([...goArgs(dir), "applydiff", base], tar)).code, 0);
+      const image = (await go(dir, "create-image", base)).trim();
+      const ctr = (await go(
+        dir,
+        "create-container",
+        "--uidmap",
+        "0:100000:65536",
+        "--gidmap",
+        "0:100000:65536",
+        image,
+      )).trim();
+      await go(dir, "shutdown");
+      const store = await open(dir);
+      const mapped = (await store.image(image))!.mappedTopLayers[0];
+      assert.ok(Deno.statSync(join(dir, "g", "overlay", mapped, "diff1")).isDirectory);
+      const m = await store.mount(ctr);
+      try {
+        assert.equal(Deno.lstatSync(join(m, "home", "u")).uid, 101000);
+        assert.equal(read(join(m, "home", "u")), "u");
+      } finally {
+        await store.unmount(ctr);
+      }
+      // Its first lower is the template, not its parent: compared through mounts, as Go does.
+      assert.equal(changesText(await store.changes(mapped)), await go(dir, "changes", mapped));
+      assert.deepEqual(await bytesOf(await store.diff(mapped, { compression: 0 })), tar);
+      assert.equal(
+        await store.diffSize(mapped),
+        Number((await go(dir, "diffsize", mapped)).trim()),
+      );
+      await go(dir, "shutdown");
+      await store.shutdown();
+    }),
+);
+
+testIf(
+  goOK,
+  goWhy,
+  "overlay/go: a layer cstor re-owned for other ID maps looks like Go's",
+  () =>
+    withDir(async (dir) => {
+      const store = await open(dir);
+      const tar = await tarOf([{ name: "home/" }, {
+        name: "home/u",
+        body: "u",
+        uid: 1000,
+        gid: 1000,
+      }]);
+      const base = await store.createLayer({ diff: streamOf(tar) });
+      const map = [{ container_id: 0, host_id: 100000, size: 65536 }];
+      const mapped = await store.createLayer({ parent: base.id, uidMap: map, gidMap: map });
+      const ld = join(dir, "g", "overlay", mapped.id);
+      const st = (p: string) => {
+        const i = Deno.statSync(join(ld, p));
+        return `${i.uid}:${i.gid} ${(i.mode! & 0o7777).toString(8)}`;
+      };
+      assert.equal(st("."), "100000:100000 700");
+      assert.equal(st("diff"), "100000:100000 555");
+      assert.equal(st("diff1"), "0:0 555");
+      assert.equal(st("work"), "100000:100000 555");
+      assert.throws(() => Deno.statSync(join(ld, "merged")));
+      const gm = (await go(dir, "mount", mapped.id)).trim();
+      try {
+        assert.equal(Deno.lstatSync(join(gm, "home", "u")).uid, 101000);
+      } finally {
+        await go(dir, "unmount", mapped.id);
+      }
+      await go(dir, "shutdown");
+      await store.shutdown();
+    }),
+);

@@ -374,6 +374,8 @@ export class OverlayDriver implements Driver {
     } finally {
       await this.#unmount(target);
     }
+    // As after any unmount, merged/ goes (Go's layers look the same).
+    await Deno.remove(target).catch(() => {});
     rotateDiffs(layerDir, to);
   }
 
@@ -585,7 +587,9 @@ export class OverlayDriver implements Driver {
     const programOptions = this.#shiftOptions(layer, request.maps);
 
     const merged = join(loc.dir, "merged");
-    await Deno.mkdir(join(loc.dir, "diff"), { recursive: true }).catch(() => {});
+    if (!loc.additional) {
+      await Deno.mkdir(join(loc.dir, "diff"), { recursive: true }).catch(() => {});
+    }
     try {
       await Deno.mkdir(merged, { mode: 0o700 });
     } catch (err) {
