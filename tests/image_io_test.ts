@@ -466,6 +466,25 @@ Deno.test("bad input is refused and nothing half-imported stays", async (t) => {
   });
 });
 
+Deno.test("an aborted import is rolled back like a failed one", async () => {
+  await withStore(async (store, dir) => {
+    const built = await buildSampleImage(join(dir, "layout"), [BASE, TOP]);
+    const ac = new AbortController();
+    await assert.rejects(
+      importImage(store, built.location, {
+        names: ["x"],
+        signal: ac.signal,
+        onProgress: (e) => {
+          if (e.kind === "layer" && e.index === 1) ac.abort(new Error("stop here"));
+        },
+      }),
+      /stop here/,
+    );
+    assert.deepEqual(await store.layers(), []);
+    assert.deepEqual(await store.images(), []);
+  });
+});
+
 Deno.test("cstor import / export commands: plain output when not a terminal, --json, errors", async () => {
   const t = await tempStore();
   try {

@@ -52,6 +52,21 @@ function progressFor(
   };
 }
 
+/**
+ * Runs `op` with a signal that Ctrl-C aborts, so an interrupted import is
+ * rolled back rather than leaving layers behind.
+ */
+async function interruptible<T>(op: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const onInterrupt = () => ac.abort(new Error("interrupted"));
+  Deno.addSignalListener("SIGINT", onInterrupt);
+  try {
+    return await op(ac.signal);
+  } finally {
+    Deno.removeSignalListener("SIGINT", onInterrupt);
+  }
+}
+
 async function runImport(ctx: CommandContext): Promise<number> {
   const [source, ...names] = ctx.args;
   const platform = flagString(ctx.flags, "platform");
@@ -59,11 +74,14 @@ async function runImport(ctx: CommandContext): Promise<number> {
   const progress = progressFor(ctx, "Importing");
   let result;
   try {
-    result = await importImage(store, source, {
-      names,
-      platform: platform ? parsePlatform(platform) : undefined,
-      onProgress: progress.onProgress,
-    });
+    result = await interruptible((signal) =>
+      importImage(store, source, {
+        names,
+        platform: platform ? parsePlatform(platform) : undefined,
+        onProgress: progress.onProgress,
+        signal,
+      })
+    );
   } finally {
     progress.finish();
   }

@@ -41,6 +41,8 @@ export interface ImportOptions {
   platform?: Platform;
   /** Receives progress events. */
   onProgress?: ProgressHandler;
+  /** Stops the import (it is rolled back like a failed one). */
+  signal?: AbortSignal;
 }
 
 /** One layer of an imported image. */
@@ -85,23 +87,27 @@ export async function importImage(
   const ref = typeof source === "string" ? parseTransportRef(source) : source;
   const src = await openSource(ref, { platform: options.platform });
   try {
-    return await storeImage(store, src, names, options.onProgress);
+    return await storeImage(store, src, { ...options, names });
   } finally {
     await src.close();
   }
 }
 
-/** Stores an opened source; see {@link importImage}. */
+/**
+ * Stores an opened source; see {@link importImage}. `options.names` are
+ * used as given (already normalised).
+ */
 export async function storeImage(
   store: Store,
   src: ImageSource,
-  names: string[],
-  onProgress?: ProgressHandler,
+  options: Omit<ImportOptions, "platform"> = {},
 ): Promise<ImportResult> {
+  const names = options.names ?? [];
   const created: string[] = [];
   let createdImage: string | undefined;
   try {
-    const layers = await storeLayers(store, src, created, onProgress);
+    const layers = await storeLayers(store, src, created, options);
+    options.signal?.throwIfAborted();
     const top = layers.at(-1)?.id ?? "";
     const id = digestHex(src.config.digest);
     let image = await exactImage(store, id);
@@ -169,8 +175,9 @@ async function storeLayers(
   store: Store,
   src: ImageSource,
   created: string[],
-  onProgress?: ProgressHandler,
+  options: Pick<ImportOptions, "onProgress" | "signal">,
 ): Promise<ImportedLayer[]> {
+  const { onProgress, signal } = options;
   const descriptors = src.manifest.parsed.layers;
   const diffIDs = src.config.parsed.diffIDs;
   const total = descriptors.every((d) => d.size >= 0)
@@ -180,6 +187,7 @@ async function storeLayers(
   const out: ImportedLayer[] = [];
   let parent = "";
   for (const [i, desc] of descriptors.entries()) {
+    signal?.throwIfAborted();
     const diffID = diffIDs[i];
     const id = chainLayerID(parent, diffID);
     let layer = await exactLayer(store, id);
@@ -193,7 +201,7 @@ async function storeLayers(
     if (layer === undefined) {
       const what = `layer ${i + 1}`;
       const diff = verifyingStream(
-        await src.openLayer(i),
+        abortable(await src.openLayer(i), signal),
         desc,
         what,
         onProgress && ((count) => onProgress({ kind: "bytes", count })),
@@ -221,6 +229,22 @@ async function storeLayers(
     parent = id;
   }
   return out;
+}
+
+/** `input`, failing with the signal's reason once it is aborted. */
+function abortable(
+  input: ReadableStream<Uint8Array>,
+  signal: AbortSignal | undefined,
+): ReadableStream<Uint8Array> {
+  if (signal === undefined) return input;
+  return input.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        signal.throwIfAborted();
+        controller.enqueue(chunk);
+      },
+    }),
+  );
 }
 
 /** The digests the store measured must be the ones the manifest and config promised. */
