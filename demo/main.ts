@@ -152,6 +152,39 @@ async function useStore(store: Store, built: BuiltImage, dir: string): Promise<v
   }
 }
 
+/**
+ * Not root: runs the demo again inside a user namespace where this user is
+ * "root", as rootless podman does (`podman unshare`), because layers hold
+ * files owned by root and the store gives them that owner. Returns the
+ * exit status, or undefined when no user namespace can be made.
+ */
+async function inUserNamespace(args: string[]): Promise<number | undefined> {
+  const script = new URL(import.meta.url).pathname;
+  const probe = await new Deno.Command("unshare", {
+    args: ["--user", "--map-root-user", "true"],
+    stdout: "null",
+    stderr: "null",
+  }).output().catch(() => undefined);
+  if (!probe?.success) return undefined;
+  const child = new Deno.Command("unshare", {
+    args: [
+      "--user",
+      "--map-root-user",
+      "--mount",
+      Deno.execPath(),
+      "run",
+      "-A",
+      script,
+      ...args,
+      "--in-user-namespace",
+    ],
+    stdin: "inherit",
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  return (await child.output()).code;
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -159,8 +192,20 @@ async function main(): Promise<number> {
       dir: { type: "string", default: ".demo" },
       driver: { type: "string" },
       "remove-store": { type: "boolean", default: false },
+      "in-user-namespace": { type: "boolean", default: false },
     },
   });
+  const rootless = values["in-user-namespace"]!;
+  if (Deno.uid() !== 0) {
+    say("Not root: running in a user namespace where this user is root (as rootless podman");
+    say("does), so that the image's files can be owned by root; the store uses vfs.");
+    const driverArgs = values.driver ? [] : ["--driver", "vfs"];
+    const status = await inUserNamespace([...Deno.args, ...driverArgs]);
+    if (status !== undefined) return status;
+    say("No user namespace can be made here (unshare --user failed). Run the demo as root,");
+    say("or enable unprivileged user namespaces.");
+    return 1;
+  }
   const dir = resolve(values.dir!);
   const layout = join(dir, "image");
   say(`cstor demo: an image from local files, a store in ${dir}, a container, a mount.`);
@@ -190,7 +235,7 @@ async function main(): Promise<number> {
   const store = await openDemoStore(dir, values.driver);
   say(`   graph root ${store.graphRoot}`);
   say(`   run root   ${store.runRoot}`);
-  say(`   driver     ${store.driverName}${Deno.uid() === 0 ? "" : " (not root)"}`);
+  say(`   driver     ${store.driverName}${rootless ? " (rootless, in a user namespace)" : ""}`);
 
   try {
     await useStore(store, built, dir);
