@@ -38,7 +38,7 @@ import {
 import { layerCompression, layerMediaType, MediaType, ociEquivalent } from "./media_types.ts";
 import { OciLayoutWriter } from "./oci_writer.ts";
 import { packDirectory } from "./tar_pack.ts";
-import { hostPlatform } from "./platform.ts";
+import { buildManifest, synthesizeConfig } from "./export_documents.ts";
 import type { ProgressHandler } from "./progress.ts";
 import { MANIFEST_KEY } from "./storage_keys.ts";
 import { parseTransportRef, type TransportRef } from "./transport_ref.ts";
@@ -289,51 +289,4 @@ async function exportLayer(
     );
   }
   return { ...blob, diffID };
-}
-
-/** A minimal OCI config for an image the store has none for. */
-function synthesizeConfig(image: Image, diffIDs: string[]): Uint8Array {
-  const p = hostPlatform();
-  return new TextEncoder().encode(JSON.stringify({
-    created: image.created,
-    architecture: p.architecture,
-    os: p.os,
-    config: {},
-    rootfs: { type: "layers", diff_ids: diffIDs },
-  }));
-}
-
-/**
- * An OCI manifest for the written blobs: the stored manifest's other
- * fields and per-descriptor extras (annotations, URLs) kept, Docker media
- * types turned into their OCI equivalents.
- */
-function buildManifest(
-  doc: Record<string, unknown> | undefined,
-  orig: ImageManifest | undefined,
-  config: { digest: string; size: number },
-  layers: ExportedLayer[],
-): Uint8Array {
-  const origLayers = (doc?.layers ?? []) as Record<string, unknown>[];
-  const origConfig = (doc?.config ?? {}) as Record<string, unknown>;
-  const descriptor = (
-    extra: Record<string, unknown>,
-    d: Omit<Descriptor, "annotations" | "platform">,
-  ) => ({
-    ...extra,
-    mediaType: d.mediaType,
-    digest: d.digest,
-    size: d.size,
-  });
-  const out: Record<string, unknown> = {
-    schemaVersion: 2,
-    mediaType: MediaType.ociManifest,
-    config: descriptor(origConfig, {
-      mediaType: ociEquivalent(orig?.config.mediaType ?? MediaType.ociConfig),
-      ...config,
-    }),
-    layers: layers.map((l, i) => descriptor(origLayers[i] ?? {}, l)),
-  };
-  for (const [k, v] of Object.entries(doc ?? {})) if (!(k in out)) out[k] = v;
-  return new TextEncoder().encode(JSON.stringify(out));
 }
