@@ -12,7 +12,18 @@ import { isNotFound, StorageError } from "./errors.ts";
 import { checkBigDataKey } from "./ids.ts";
 import { writeStreamAtomic } from "./record_file.ts";
 
-/** Size and digest of a written item. */
+/**
+ * Size and digest of a written item.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@cstor/storage";
+ * const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ * const image = await store.createImage({ names: ["notes:1"] });
+ * const info = await store.setImageBigData(image.id, "notes", new TextEncoder().encode("hi"));
+ * console.log(info.size, info.digest);
+ * ```
+ */
 export interface BigDataInfo {
   /** Length in bytes. */
   size: number;
@@ -93,4 +104,50 @@ export function missingItem(
     "file-not-exist",
     `locating item named ${JSON.stringify(key)} for ${kind} with ID ${JSON.stringify(id)}${hint}`,
   );
+}
+
+/**
+ * Record flag naming the big-data item whose file is being replaced. It is
+ * saved before an existing item's file is replaced and cleared (with the
+ * new size and digest) afterwards, so a writer killed in between leaves a
+ * mark instead of a record whose size and digest describe the old content;
+ * the next writer finishes the write from the file
+ * ({@link finishPendingWrite}). New items need no mark: until their key is
+ * recorded, their file is simply unused.
+ */
+export const WRITING_FLAG = "cstor.writing-big-data";
+
+/** What {@link finishPendingWrite} updates. */
+export interface BigDataRecord {
+  flags: Record<string, unknown>;
+  bigDataNames: string[];
+  bigDataSizes: Record<string, number>;
+  bigDataDigests: Record<string, string>;
+}
+
+/** The item a killed writer was replacing, if the record says so. */
+export function pendingWrite(record: BigDataRecord): string | undefined {
+  const key = record.flags[WRITING_FLAG];
+  return typeof key === "string" ? key : undefined;
+}
+
+/**
+ * Completes an interrupted replacement: size and digest are taken from the
+ * item's file as it is (the old or the new content: each file replacement
+ * is atomic), and the mark is removed.
+ */
+export async function finishPendingWrite(dir: string, record: BigDataRecord): Promise<void> {
+  const key = pendingWrite(record);
+  delete record.flags[WRITING_FLAG];
+  if (key === undefined || key === "") return;
+  const info = await statBigData(dir, key);
+  if (info === null) {
+    record.bigDataNames = record.bigDataNames.filter((k) => k !== key);
+    delete record.bigDataSizes[key];
+    delete record.bigDataDigests[key];
+    return;
+  }
+  if (!record.bigDataNames.includes(key)) record.bigDataNames.push(key);
+  record.bigDataSizes[key] = info.size;
+  record.bigDataDigests[key] = info.digest;
 }

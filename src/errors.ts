@@ -5,7 +5,15 @@
  * @module
  */
 
-/** Stable codes with the default message text the Go library uses for each. */
+/**
+ * Stable codes with the default message text the Go library uses for each.
+ *
+ * @example
+ * ```ts
+ * import { ERROR_TEXT } from "@cstor/storage";
+ * console.log(ERROR_TEXT["layer-unknown"]); // "layer not known"
+ * ```
+ */
 export const ERROR_TEXT = {
   "layer-unknown": "layer not known",
   "image-unknown": "image not known",
@@ -40,7 +48,16 @@ export const ERROR_TEXT = {
   "mount": "mount failed",
 } as const;
 
-/** The stable code of a {@link StorageError}. */
+/**
+ * The stable code of a {@link StorageError}.
+ *
+ * @example
+ * ```ts
+ * import { type ErrorCode, isStorageError } from "@cstor/storage";
+ * const code: ErrorCode = "image-unknown";
+ * console.log(isStorageError(new Error("x"), code)); // false
+ * ```
+ */
 export type ErrorCode = keyof typeof ERROR_TEXT;
 
 /**
@@ -72,7 +89,20 @@ export class StorageError extends Error {
   }
 }
 
-/** True when `err` is a {@link StorageError}, optionally of the given code. */
+/**
+ * True when `err` is a {@link StorageError}, optionally of the given code.
+ *
+ * @example
+ * ```ts
+ * import { isStorageError, openStore } from "@cstor/storage";
+ * const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ * try {
+ *   await store.deleteLayer("no-such-layer");
+ * } catch (err) {
+ *   if (isStorageError(err, "not-a-layer")) console.log("nothing to delete");
+ * }
+ * ```
+ */
 export function isStorageError(err: unknown, code?: ErrorCode): err is StorageError {
   return err instanceof StorageError && (code === undefined || err.code === code);
 }
@@ -80,6 +110,17 @@ export function isStorageError(err: unknown, code?: ErrorCode): err is StorageEr
 /**
  * A store file that cannot be loaded. The message names the file and what is
  * wrong with it, as Go does (`loading "<path>": <problem>`).
+ *
+ * @example
+ * ```ts
+ * import { CorruptStoreError, openStore } from "@cstor/storage";
+ * try {
+ *   const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ *   await store.layers();
+ * } catch (err) {
+ *   if (err instanceof CorruptStoreError) console.error(`fix or restore ${err.path}`);
+ * }
+ * ```
  */
 export class CorruptStoreError extends StorageError {
   /** The file that could not be loaded. */

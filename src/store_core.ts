@@ -27,7 +27,17 @@ import { createDriver } from "./drivers/select.ts";
 import type { Layer } from "./records/layer_record.ts";
 import type { Image } from "./records/image_record.ts";
 
-/** Options for opening a store. */
+/**
+ * Options for opening a store.
+ *
+ * @example
+ * ```ts
+ * import { openStore, type StoreOptions } from "@cstor/storage";
+ * const options: StoreOptions = { graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" };
+ * const store = await openStore(options);
+ * console.log(store.driverName);
+ * ```
+ */
 export interface StoreOptions {
   /** Graph root: where layers, images and containers are kept. */
   graphRoot: string;

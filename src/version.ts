@@ -4,5 +4,13 @@
  * @module
  */
 
-/** The version of this package. */
+/**
+ * The version of this package.
+ *
+ * @example
+ * ```ts
+ * import { VERSION } from "@cstor/storage";
+ * console.log(`cstor ${VERSION}`);
+ * ```
+ */
 export const VERSION = "0.1.0";

@@ -12,13 +12,31 @@
 import { type IDMap, tryToContainer } from "./idmap.ts";
 import { compareBytes, readXattr, readXattrs, S_IFDIR, S_IFMT } from "./tree_walk.ts";
 
-/** Kind of a {@link Change}: 0 Modify, 1 Add, 2 Delete (Go's numbering). */
+/**
+ * Kind of a {@link Change}: 0 Modify, 1 Add, 2 Delete (Go's numbering).
+ *
+ * @example
+ * ```ts
+ * import type { ChangeKind } from "@cstor/storage";
+ * const added: ChangeKind = 1;
+ * console.log(added);
+ * ```
+ */
 export type ChangeKind = 0 | 1 | 2;
 
 /** The kinds by name. */
 export const ChangeKinds = { Modify: 0, Add: 1, Delete: 2 } as const;
 
-/** One changed path, shaped like Go's `archive.Change` (and its JSON). */
+/**
+ * One changed path, shaped like Go's `archive.Change` (and its JSON).
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@cstor/storage";
+ * const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ * for (const { Path, Kind } of await store.changes("my-layer")) console.log(["M", "A", "D"][Kind], Path);
+ * ```
+ */
 export interface Change {
   /** Absolute path inside the layer, `/etc/passwd`. */
   Path: string;

@@ -11,7 +11,16 @@
 
 import { StorageError } from "../errors.ts";
 
-/** One mapping range: container IDs `[container_id, container_id+size)` ↔ host IDs from `host_id`. */
+/**
+ * One mapping range: container IDs `[container_id, container_id+size)` ↔ host IDs from `host_id`.
+ *
+ * @example
+ * ```ts
+ * import type { IDMap } from "@cstor/storage";
+ * const userns: IDMap[] = [{ container_id: 0, host_id: 100000, size: 65536 }];
+ * console.log(userns[0].host_id);
+ * ```
+ */
 export interface IDMap {
   /** First ID of the range as seen inside the container. */
   container_id: number;

@@ -19,7 +19,18 @@ import type { IDMappings, LayerRef, StagedLayer } from "../drivers/driver.ts";
 import type { StoreCore } from "../store_core.ts";
 import { type AppliedDiff, applyLayerStream, commitTarSplit } from "./apply_stream.ts";
 
-/** Options for creating a layer. */
+/**
+ * Options for creating a layer.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@cstor/storage";
+ * const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ * const base = await store.createLayer({ names: ["base"] });
+ * const child = await store.createLayer({ parent: base.id, uidMap: [{ container_id: 0, host_id: 100000, size: 65536 }] });
+ * console.log(child.parent === base.id);
+ * ```
+ */
 export interface CreateLayerOptions {
   /** The new layer's ID; generated when absent. */
   id?: string;

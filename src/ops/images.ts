@@ -10,7 +10,18 @@ import { type Image, newImage } from "../records/image_record.ts";
 import type { StoreCore } from "../store_core.ts";
 import type { Layer } from "../records/layer_record.ts";
 
-/** Options for creating an image. */
+/**
+ * Options for creating an image.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@cstor/storage";
+ * const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ * const layer = await store.createLayer();
+ * const image = await store.createImage({ topLayer: layer.id, names: ["example:1"], metadata: "{}" });
+ * console.log(image.id);
+ * ```
+ */
 export interface CreateImageOptions {
   /** Image ID; generated when absent (c/image uses the config digest's hex). */
   id?: string;

@@ -12,7 +12,18 @@ import type { IDMappings } from "../drivers/driver.ts";
 import type { StoreCore } from "../store_core.ts";
 import type { MountTable } from "../mounts.ts";
 
-/** Options for mounting. */
+/**
+ * Options for mounting.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@cstor/storage";
+ * const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ * const layer = await store.createLayer();
+ * console.log(await store.mount(layer.id, { options: ["ro"] }));
+ * await store.unmount(layer.id);
+ * ```
+ */
 export interface MountOptions {
   /** Mount options, e.g. `["ro"]`; a container's own `MountOpts` are used when empty. */
   options?: string[];

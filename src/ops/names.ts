@@ -87,7 +87,17 @@ export async function setMetadata(core: StoreCore, key: string, metadata: string
   });
 }
 
-/** Which kinds `key` exists as. */
+/**
+ * Which kinds `key` exists as.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@cstor/storage";
+ * const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ * const { layer, image, container } = await store.exists("example:1");
+ * console.log(layer, image, container);
+ * ```
+ */
 export interface Existence {
   /** Found as a layer (any layer store). */
   layer: boolean;

@@ -7,7 +7,16 @@
 import type { IDMap } from "../archive/idmap.ts";
 import { FieldReader, omitEmpty, omitEmptyMap, sortFlags } from "./fields.ts";
 
-/** A container as stored in `containers.json` / `volatile-containers.json`. */
+/**
+ * A container as stored in `containers.json` / `volatile-containers.json`.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@cstor/storage";
+ * const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ * for (const c of await store.containers()) console.log(c.id, c.names, c.imageID, c.layerID);
+ * ```
+ */
 export interface Container {
   /** Container ID. */
   id: string;

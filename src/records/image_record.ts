@@ -6,7 +6,16 @@
 
 import { FieldReader, omitEmpty, omitEmptyMap, sortFlags } from "./fields.ts";
 
-/** An image as stored in `images.json`, plus in-memory state. */
+/**
+ * An image as stored in `images.json`, plus in-memory state.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@cstor/storage";
+ * const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ * for (const image of await store.images()) console.log(image.id, image.names, image.topLayer);
+ * ```
+ */
 export interface Image {
   /** Image ID (c/image uses the config digest's hex). */
   id: string;

@@ -7,7 +7,16 @@
 import type { IDMap } from "../archive/idmap.ts";
 import { FieldReader, omitEmpty, sortFlags } from "./fields.ts";
 
-/** A layer as stored in `layers.json` / `volatile-layers.json`, plus in-memory state. */
+/**
+ * A layer as stored in `layers.json` / `volatile-layers.json`, plus in-memory state.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@cstor/storage";
+ * const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ * for (const layer of await store.layers()) console.log(layer.id, layer.parent, layer.uncompressedDigest);
+ * ```
+ */
 export interface Layer {
   /** Layer ID (normally 64 lowercase hex characters). */
   id: string;
