@@ -11,7 +11,7 @@
 import { join } from "node:path";
 import { StorageError } from "./errors.ts";
 import { checkBigDataKey, checkID, generateID } from "./ids.ts";
-import { type RecordLocation, RecordStore } from "./record_store.ts";
+import { type LoadOutcome, type RecordLocation, RecordStore } from "./record_store.ts";
 import {
   type Container,
   containerFromJSON,
@@ -20,11 +20,14 @@ import {
 } from "./records/container_record.ts";
 import {
   type BigDataInfo,
+  finishPendingWrite,
   missingItem,
   openBigData,
+  pendingWrite,
   removeDataDir,
   statBigData,
   writeBigData,
+  WRITING_FLAG,
 } from "./big_data.ts";
 
 /** Where a container store lives. */
@@ -63,6 +66,20 @@ export class ContainerStore extends RecordStore<Container> {
 
   protected encode(c: Container): Record<string, unknown> {
     return containerToJSON(c);
+  }
+
+  protected override afterLoad(): LoadOutcome {
+    return {
+      needsSave: false,
+      needsRepair: this.records.some((c) => pendingWrite(c) !== undefined),
+    };
+  }
+
+  /** Finishes big-data writes of killed writers (see {@link WRITING_FLAG}). */
+  protected override async repairLocked(): Promise<void> {
+    for (const c of this.records) {
+      if (pendingWrite(c) !== undefined) await finishPendingWrite(this.dataDir(c.id), c);
+    }
   }
 
   /** A container is also found by its layer's ID (records.md §5). */
@@ -166,13 +183,28 @@ export class ContainerStore extends RecordStore<Container> {
     key: string,
     data: ReadableStream<Uint8Array> | Uint8Array,
   ): Promise<BigDataInfo> {
-    const info = await writeBigData(this.dataDir(c.id), key, data);
+    const replacing = c.bigDataNames.includes(key);
+    if (replacing) {
+      c.flags[WRITING_FLAG] = key;
+      this.saveRecordsLocked([c]);
+    }
+    let info: BigDataInfo;
+    try {
+      info = await writeBigData(this.dataDir(c.id), key, data);
+    } catch (err) {
+      if (replacing) {
+        delete c.flags[WRITING_FLAG];
+        this.saveRecordsLocked([c]);
+      }
+      throw err;
+    }
+    delete c.flags[WRITING_FLAG];
     const changed = !c.bigDataNames.includes(key) || c.bigDataSizes[key] !== info.size ||
       c.bigDataDigests[key] !== info.digest;
     if (!c.bigDataNames.includes(key)) c.bigDataNames.push(key);
     c.bigDataSizes[key] = info.size;
     c.bigDataDigests[key] = info.digest;
-    if (changed) this.saveRecordsLocked([c]);
+    if (changed || replacing) this.saveRecordsLocked([c]);
     return info;
   }
 

@@ -14,11 +14,14 @@ import { type LoadOutcome, type RecordLocation, RecordStore } from "./record_sto
 import { copyImage, type Image, imageFromJSON, imageToJSON } from "./records/image_record.ts";
 import {
   type BigDataInfo,
+  finishPendingWrite,
   missingItem,
   openBigData,
+  pendingWrite,
   removeDataDir,
   statBigData,
   writeBigData,
+  WRITING_FLAG,
 } from "./big_data.ts";
 
 /** The image metadata store of one graph root. */
@@ -56,7 +59,17 @@ export class ImageStore extends RecordStore<Image> {
         throw new CorruptStoreError(path, `image ${image.id}: ${(err as Error).message}`);
       }
     }
-    return { needsSave: false, needsRepair: false };
+    const needsRepair = !this.readOnly && this.records.some((i) => pendingWrite(i) !== undefined);
+    return { needsSave: false, needsRepair };
+  }
+
+  /** Finishes big-data writes of killed writers (see {@link WRITING_FLAG}). */
+  protected override async repairLocked(): Promise<void> {
+    for (const image of this.records) {
+      if (pendingWrite(image) === undefined) continue;
+      await finishPendingWrite(this.dataDir(image.id), image);
+      recomputeDigests(image);
+    }
   }
 
   /** Copies of all images, in store order. */
@@ -185,7 +198,22 @@ export class ImageStore extends RecordStore<Image> {
     data: ReadableStream<Uint8Array> | Uint8Array,
     manifestDigest?: (bytes: Uint8Array) => string,
   ): Promise<BigDataInfo> {
-    const info = await writeBigData(this.dataDir(image.id), key, data);
+    const replacing = image.bigDataNames.includes(key);
+    if (replacing) {
+      image.flags[WRITING_FLAG] = key;
+      this.saveLocked(this.locations());
+    }
+    let info: BigDataInfo;
+    try {
+      info = await writeBigData(this.dataDir(image.id), key, data);
+    } catch (err) {
+      if (replacing) {
+        delete image.flags[WRITING_FLAG];
+        this.saveLocked(this.locations());
+      }
+      throw err;
+    }
+    delete image.flags[WRITING_FLAG];
     if (key.startsWith("manifest") && manifestDigest !== undefined) {
       const bytes = await Deno.readFile(join(this.dataDir(image.id), checkBigDataKey(key)));
       info.digest = manifestDigest(bytes);
@@ -196,7 +224,7 @@ export class ImageStore extends RecordStore<Image> {
     image.bigDataSizes[key] = info.size;
     image.bigDataDigests[key] = info.digest;
     recomputeDigests(image);
-    if (changed) this.saveLocked(this.locations());
+    if (changed || replacing) this.saveLocked(this.locations());
     return info;
   }
 
