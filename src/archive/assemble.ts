@@ -95,6 +95,57 @@ export function assembleTar(tarSplitGz: ByteInput, open: OpenFile): ReadableStre
   }, { highWaterMark: 0 });
 }
 
+/** A file read directly (a `Deno.FsFile`): has `readSync` and `close`. */
+interface SyncFile {
+  readSync(p: Uint8Array): number | null;
+  close(): void;
+}
+
+function isSyncFile(x: unknown): x is SyncFile {
+  return typeof (x as SyncFile).readSync === "function" &&
+    typeof (x as SyncFile).close === "function";
+}
+
+/** Largest single read of a file's content. */
+const FILE_READ = 1 << 20;
+
+/**
+ * A file's content read with plain synchronous reads into buffers of its
+ * recorded size: a layer is mostly small files, and going through each
+ * file's `readable` (a stream per file, 64 KiB chunks, an async op per read)
+ * cost several times what the reads themselves do.
+ */
+function* syncFilePieces(file: SyncFile, e: TarSplitEntry): Generator<Uint8Array> {
+  const crc = new Crc64();
+  try {
+    let left = e.size;
+    while (left > 0) {
+      const buf = new Uint8Array(Math.min(left, FILE_READ));
+      let filled = 0;
+      while (filled < buf.length) {
+        const n = file.readSync(buf.subarray(filled));
+        if (n === null || n === 0) throw checksumFailed(e.name); // shrank
+        filled += n;
+      }
+      crc.update(buf);
+      left -= buf.length;
+      yield buf;
+    }
+    // Anything after the recorded size means the content changed.
+    const probe = new Uint8Array(1);
+    if ((file.readSync(probe) ?? 0) > 0) throw checksumFailed(e.name);
+  } finally {
+    try {
+      file.close();
+    } catch { /* already closed */ }
+  }
+  const want = e.payload;
+  const got = crc.digest();
+  if (!want || want.length !== 8 || !got.every((b, i) => b === want[i])) {
+    throw checksumFailed(e.name);
+  }
+}
+
 /** The output as pieces: segment payloads and file content chunks, in order. */
 async function* assemblePieces(
   tarSplitGz: ByteInput,
@@ -107,6 +158,10 @@ async function* assemblePieces(
     }
     if (e.size === 0) continue;
     const content = await open(e.name, e);
+    if (isSyncFile(content)) {
+      yield* syncFilePieces(content, e);
+      continue;
+    }
     const source: AsyncIterable<Uint8Array> = content instanceof ReadableStream
       ? content
       : "readable" in content

@@ -24,8 +24,17 @@ async function diffCommand(ctx: CommandContext): Promise<number> {
   const stream = await store.diff(ctx.args[0], { from: ctx.args[1], compression });
   const file = flagString(ctx.flags, "file");
   if (file) {
+    // Plain synchronous writes, as for stdout: through the file's `writable`
+    // every chunk was an async op and its own trip through the streams queue.
     const f = await Deno.open(file, { write: true, create: true, truncate: true });
-    await stream.pipeTo(f.writable);
+    try {
+      for await (const chunk of stream) {
+        let off = 0;
+        while (off < chunk.length) off += f.writeSync(chunk.subarray(off));
+      }
+    } finally {
+      f.close();
+    }
   } else {
     await ctx.out.pipe(stream);
   }

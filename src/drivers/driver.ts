@@ -8,6 +8,7 @@
 
 import type { IDMap } from "../archive/idmap.ts";
 import type { TarHeader, TarReader } from "../archive/tar_types.ts";
+import type { VerifiedDirs } from "./open_inside.ts";
 
 /** ID maps of a layer's on-disk contents (empty lists: host IDs). */
 export interface IDMappings {
@@ -94,6 +95,12 @@ export interface Driver {
   discard(staged: StagedLayer): Promise<void>;
   /** Removes staging directories left by killed processes. */
   removeStaleStaging(): Promise<void>;
+  /**
+   * Finishes a {@link commit} into layer `id` that a killed process began
+   * from `stagingDir`; true when the layer now holds the staged contents.
+   * Drivers without it leave such a layer as the kill left it.
+   */
+  resumeCommit?(stagingDir: string, id: string): Promise<boolean>;
 
   /** Extracts a tar stream into a staged layer. Returns the driver's size of what was applied. */
   applyDiff(
@@ -126,8 +133,14 @@ export interface Driver {
   /**
    * Opens a file of the layer by its tar name, for reassembling the layer's
    * tar stream from tar-split; null when the layer has no such file.
+   * `verified` (one per reassembly) remembers directories already checked
+   * to be real directories, so each is looked at once, not once per file.
    */
-  openLayerFile(layer: LayerRef, name: string): Promise<Deno.FsFile | null>;
+  openLayerFile(
+    layer: LayerRef,
+    name: string,
+    verified?: VerifiedDirs,
+  ): Promise<Deno.FsFile | null>;
 
   /** Re-owns a layer's contents from one ID mapping to another. */
   updateIDMaps(layer: LayerRef, from: IDMappings, to: IDMappings): Promise<void>;

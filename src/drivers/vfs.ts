@@ -25,7 +25,7 @@ import type {
   MountRequest,
   StagedLayer,
 } from "./driver.ts";
-import { openInside } from "./open_inside.ts";
+import { openInside, type VerifiedDirs } from "./open_inside.ts";
 import { parseDriverOptions } from "./options.ts";
 
 /** Construction options of {@link VfsDriver}. */
@@ -123,6 +123,16 @@ export class VfsDriver implements Driver {
       if (!isNotFound(err)) throw err;
     }
     await Deno.rename(staged.contentDir, target);
+  }
+
+  async resumeCommit(stagingDir: string, id: string): Promise<boolean> {
+    const root = join(stagingDir, "root");
+    const target = join(this.home, "dir", id);
+    // commit() renames the old tree out, then the staged one in.
+    if (!this.existsAt(root)) return this.existsAt(target);
+    if (this.existsAt(target)) await Deno.rename(target, join(stagingDir, "old"));
+    await Deno.rename(root, target);
+    return true;
   }
 
   async discard(staged: StagedLayer): Promise<void> {
@@ -231,8 +241,12 @@ export class VfsDriver implements Driver {
     return naiveDiffSize(this.layerDir(layer.id), base, mapOptions(layer, from));
   }
 
-  openLayerFile(layer: LayerRef, name: string): Promise<Deno.FsFile | null> {
-    return openInside(this.layerDir(layer.id), name);
+  openLayerFile(
+    layer: LayerRef,
+    name: string,
+    verified?: VerifiedDirs,
+  ): Promise<Deno.FsFile | null> {
+    return openInside(this.layerDir(layer.id), name, verified);
   }
 
   updateIDMaps(layer: LayerRef, from: IDMappings, to: IDMappings): Promise<void> {

@@ -84,8 +84,9 @@ export async function diff(
       tar = await core.driver.diff(r.ref, r.from);
     } else {
       const driver = core.driver;
+      const verified = new Set<string>();
       tar = assembleTar(tarSplit.readable, async (name) => {
-        const file = await driver.openLayerFile(r.ref, name);
+        const file = await driver.openLayerFile(r.ref, name, verified);
         if (file === null) {
           throw new StorageError(
             "file-not-exist",
