@@ -18,7 +18,6 @@
  * @module
  */
 
-import * as nfs from "node:fs";
 import { StorageError, wrapError } from "../errors.ts";
 import { mknod, requireLibc, S_IFBLK, S_IFCHR, S_IFIFO } from "../sys/libc.ts";
 import { type IDMap, tryToHost } from "./idmap.ts";
@@ -33,7 +32,8 @@ import {
   unsafeStatus,
 } from "./safe_path.ts";
 import { type TarEntry, type TarHeader, type TarReader, TYPE } from "./tar_types.ts";
-import { hasErrno, lchown, setTimes, writeXattr } from "./tree_walk.ts";
+import { hasErrno, writeXattr } from "./tree_walk.ts";
+import { type FsOps, fsOps, type NewFile, type TimeSpec } from "../sys/fs_ops.ts";
 
 /** How whiteout entries (`.wh.<name>`, `.wh..wh..opq`) are applied. */
 export type WhiteoutMode = "delete" | "overlay" | "aufs";
@@ -74,15 +74,13 @@ const WH_META = ".wh..wh.";
 const WH_OPAQUE = ".wh..wh..opq";
 const WH_PLNK = ".wh..wh.plnk";
 
-const O_WRITE_NEW = nfs.constants.O_WRONLY | nfs.constants.O_CREAT | nfs.constants.O_EXCL |
-  nfs.constants.O_NOFOLLOW;
 const BLOCK = 1 << 20;
 
 /** A directory whose times are set at the end (later entries would change them). */
 interface PendingDir {
   rel: string;
-  atime: number;
-  mtime: number;
+  atime: TimeSpec;
+  mtime: TimeSpec;
 }
 
 /**
@@ -133,6 +131,8 @@ class Extractor {
   #plnkDir: string | undefined;
   readonly #plnk = new Set<string>();
   #buf: Uint8Array | undefined;
+  /** The path calls (through libc when FFI is there: see fs_ops.ts for why). */
+  readonly #fs: FsOps = fsOps();
 
   constructor(dest: string, opts: ExtractOptions) {
     this.#dest = cleanPath(dest);
@@ -222,7 +222,7 @@ class Extractor {
     switch (h.type) {
       case TYPE.dir:
         // Created or merged, it is now a real directory reached safely.
-        this.#create(abs, rel, true, () => Deno.mkdirSync(abs, { mode: 0o700 }));
+        this.#create(abs, rel, true, () => this.#fs.mkdir(abs, 0o700));
         this.#guard.verified(rel);
         this.#meta(abs, h, false);
         this.#dirs.push({ rel, ...times(h) });
@@ -279,36 +279,37 @@ class Extractor {
   /** Writes a regular file's body, then owner, xattrs, mode and times through its descriptor. */
   async #writeFile(entry: TarEntry, abs: string, rel: string): Promise<void> {
     const h = entry.header;
-    let fd = -1;
+    let file: NewFile | undefined;
     this.#create(abs, rel, false, () => {
-      fd = nfs.openSync(abs, O_WRITE_NEW, 0o600);
+      file = this.#fs.createFile(abs, 0o600);
     });
+    const f = file!;
     try {
-      if (h.size > 0) await this.#copyBody(entry, fd);
+      if (h.size > 0) await this.#copyBody(entry, f);
       const ids = this.#hostIDs(h);
       if (ids !== undefined) {
         try {
-          nfs.fchownSync(fd, ids.uid, ids.gid);
+          f.chown(ids.uid, ids.gid);
         } catch (err) {
           if (!this.#opts.ignoreChownErrors) throw err;
         }
       }
       if (h.xattrs.size > 0) this.#xattrs(abs, h);
       // After chown, which clears setuid/setgid.
-      nfs.fchmodSync(fd, h.mode & 0o7777);
+      f.chmod(h.mode & 0o7777);
       const t = times(h);
-      nfs.futimesSync(fd, t.atime, t.mtime);
+      f.setTimes(t.atime, t.mtime);
     } finally {
-      nfs.closeSync(fd);
+      f.close();
     }
   }
 
   /** Streams a body to `fd`, gathering small chunks into 1 MiB writes. */
-  async #copyBody(entry: TarEntry, fd: number): Promise<void> {
+  async #copyBody(entry: TarEntry, file: NewFile): Promise<void> {
     let fill = 0;
     for await (const chunk of entry.body()) {
       if (chunk.length >= BLOCK / 4 && fill === 0) {
-        writeAll(fd, chunk);
+        file.write(chunk);
         continue;
       }
       this.#buf ??= new Uint8Array(BLOCK);
@@ -319,12 +320,12 @@ class Extractor {
         fill += n;
         off += n;
         if (fill === BLOCK) {
-          writeAll(fd, this.#buf);
+          file.write(this.#buf);
           fill = 0;
         }
       }
     }
-    if (fill > 0) writeAll(fd, this.#buf!.subarray(0, fill));
+    if (fill > 0) file.write(this.#buf!.subarray(0, fill));
   }
 
   #symlink(h: TarHeader, abs: string, rel: string): void {
@@ -339,7 +340,7 @@ class Extractor {
         );
       }
     }
-    this.#create(abs, rel, false, () => Deno.symlinkSync(h.linkname, abs));
+    this.#create(abs, rel, false, () => this.#fs.symlink(h.linkname, abs));
     this.#meta(abs, h, true);
     this.#times(abs, h, true);
   }
@@ -350,7 +351,7 @@ class Extractor {
       // Linking a name to itself: the entry would first remove its own target.
       throw new UnsafeEntryError(h.name, "is a hard link to itself");
     }
-    this.#create(abs, rel, false, () => Deno.linkSync(target.abs, abs));
+    this.#create(abs, rel, false, () => this.#fs.link(target.abs, abs));
     // Go applies the link header's owner to the shared inode, and its mode
     // and times unless the target is a symlink.
     this.#meta(abs, h, target.isSymlink);
@@ -427,12 +428,12 @@ class Extractor {
     const ids = this.#hostIDs(h);
     if (ids !== undefined) this.#chown(abs, ids.uid, ids.gid);
     if (h.xattrs.size > 0) this.#xattrs(abs, h);
-    if (!isSymlink) Deno.chmodSync(abs, h.mode & 0o7777);
+    if (!isSymlink) this.#fs.chmod(abs, h.mode & 0o7777);
   }
 
   #chown(abs: string, uid: number, gid: number): void {
     try {
-      lchown(abs, uid, gid);
+      this.#fs.lchown(abs, uid, gid);
     } catch (err) {
       if (!this.#opts.ignoreChownErrors) throw err;
     }
@@ -473,7 +474,7 @@ class Extractor {
 
   #times(abs: string, h: TarHeader, isSymlink: boolean): void {
     const t = times(h);
-    setTimes(abs, isSymlink, t.atime, t.mtime);
+    this.#fs.setTimes(abs, t.atime, t.mtime, isSymlink);
   }
 
   /** Removes an existing path an entry replaces or a whiteout names. */
@@ -561,7 +562,7 @@ class Extractor {
     for (const d of this.#dirs) {
       // A later entry may have replaced the directory or one of its parents.
       if (d.rel !== "." && this.#guard.dir(d.rel, false) !== "ok") continue;
-      setTimes(this.#guard.abs(d.rel), false, d.atime, d.mtime);
+      this.#fs.setTimes(this.#guard.abs(d.rel), d.atime, d.mtime, false);
     }
   }
 
@@ -588,11 +589,12 @@ function isFile(type: string): boolean {
   return type === TYPE.file || type === TYPE.contiguous;
 }
 
-/** Access and modification time in seconds; access never before modification (as Go). */
-function times(h: TarHeader): { atime: number; mtime: number } {
-  const mtime = h.mtimeSec + h.mtimeNsec / 1e9;
-  const a = h.atime === undefined ? mtime : h.atime.sec + h.atime.nsec / 1e9;
-  return { atime: a < mtime ? mtime : a, mtime };
+/** Access and modification time; access never before modification (as Go). */
+function times(h: TarHeader): { atime: TimeSpec; mtime: TimeSpec } {
+  const mtime = { sec: h.mtimeSec, nsec: h.mtimeNsec };
+  const a = h.atime ?? mtime;
+  const before = a.sec < mtime.sec || (a.sec === mtime.sec && a.nsec < mtime.nsec);
+  return { atime: before ? mtime : { sec: a.sec, nsec: a.nsec }, mtime };
 }
 
 function lstatOrNull(abs: string): Deno.FileInfo | null {
@@ -602,9 +604,4 @@ function lstatOrNull(abs: string): Deno.FileInfo | null {
     if (err instanceof Deno.errors.NotFound) return null;
     throw err;
   }
-}
-
-function writeAll(fd: number, data: Uint8Array): void {
-  let off = 0;
-  while (off < data.length) off += nfs.writeSync(fd, data, off, data.length - off);
 }
