@@ -67,7 +67,11 @@ async function candidates(): Promise<Candidate[]> {
     if (path.includes("\n") || path.includes("\uFFFD")) continue;
     out.push({ kind: rec.slice(0, a), size: Number(rec.slice(a + 1, b)), path });
   }
-  return out.sort((x, y) => fnv(x.path) - fnv(y.path) || (x.path < y.path ? -1 : 1));
+  // Whole directories in a shuffled order: a layer holds some directories
+  // entirely, not one file from each of thousands.
+  const dirOf = (p: string): string => p.slice(0, p.lastIndexOf("/"));
+  const key = new Map(out.map((c) => [c.path, fnv(dirOf(c.path))]));
+  return out.sort((x, y) => key.get(x.path)! - key.get(y.path)! || (x.path < y.path ? -1 : 1));
 }
 
 /** Picks the paths: mostly small files for the count, large ones for the bytes. */
