@@ -12,6 +12,7 @@ import type { IDMap } from "../archive/idmap.ts";
 import type { StoreCore } from "../store_core.ts";
 import { createLayer, layerMaps } from "./create_layer.ts";
 import { deleteLayerLocked } from "./delete.ts";
+import { containerParent } from "./mapped_layer.ts";
 
 /** Options for creating a container. */
 export interface CreateContainerOptions {
@@ -63,8 +64,14 @@ export async function createContainer(
     return { id, imageID, topLayer, maps };
   });
   const volatile = (opts.volatile ?? false) || core.transient;
+  // Other maps than the image's: a mapped copy of its top layer (§8).
+  const parent = plan.imageID === "" ? "" : await containerParent(core, plan.imageID, {
+    maps: plan.maps,
+    hostUIDMapping: opts.hostUIDMapping,
+    hostGIDMapping: opts.hostGIDMapping,
+  });
   const layer = await createLayer(core, {
-    parent: plan.topLayer || undefined,
+    parent: parent || undefined,
     mountLabel: opts.mountLabel,
     uidMap: plan.maps.uidMap,
     gidMap: plan.maps.gidMap,
