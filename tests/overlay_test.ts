@@ -471,9 +471,28 @@ testIf(
       const image = await store.createImage({ topLayer: base.id });
       const map = [{ container_id: 0, host_id: 100000, size: 65536 }];
       const c = await store.createContainer(image.id, { uidMap: map, gidMap: map });
-      const ld = join(dir, "g", "overlay", c.layerID);
+      // The container is built on a mapped copy of the image's top layer,
+      // re-owned once into its diff1/ and listed in the image (§8).
+      const mapped = (await store.image(image.id))!.mappedTopLayers;
+      assert.equal(mapped.length, 1);
+      const mappedLayer = (await store.layer(mapped[0]))!;
+      assert.equal(mappedLayer.parent, "");
+      assert.equal(mappedLayer.uncompressedDigest, base.uncompressedDigest);
+      assert.equal((await store.layer(c.layerID))!.parent, mapped[0]);
+      const ld = join(dir, "g", "overlay", mapped[0]);
       assert.equal(Deno.lstatSync(join(ld, "diff1", "home", "u")).uid, 101000);
       assert.deepEqual([...Deno.readDirSync(join(ld, "diff"))], []);
+      assert.throws(() => Deno.statSync(join(dir, "g", "overlay", c.layerID, "diff1")));
+      // Its tar stream is still the one applied to the top layer.
+      assert.deepEqual(
+        await bytesOf(await store.diff(mapped[0], { compression: 0 })),
+        await bytesOf(await store.diff(base.id, { compression: 0 })),
+      );
+      // A second container with the same maps reuses it.
+      const c2 = await store.createContainer(image.id, { uidMap: map, gidMap: map });
+      assert.equal((await store.layer(c2.layerID))!.parent, mapped[0]);
+      assert.equal((await store.image(image.id))!.mappedTopLayers.length, 1);
+      await store.deleteContainer(c2.id);
       const m = await store.mount(c.id);
       try {
         assert.equal(Deno.lstatSync(join(m, "etc", "f")).uid, 100000);
@@ -484,7 +503,7 @@ testIf(
       } finally {
         await store.unmount(c.id);
       }
-      // Only the container's own change: the re-owned copy in diff1/ is not part of it.
+      // Only the container's own change: the re-owned copy is in the layer below.
       assert.equal(changesText(await store.changes(c.layerID)), 'Modify "/etc"\nAdd "/etc/g"\n');
       const entries = [];
       const tr = readTar(await store.diff(c.layerID));
@@ -497,6 +516,12 @@ testIf(
         /shifting not enabled/,
       );
       await store.deleteContainer(c.id);
+      // Deleting the image takes its mapped copy too.
+      assert.deepEqual(
+        (await store.deleteImage(image.id, { commit: true })).sort(),
+        [base.id, mapped[0]].sort(),
+      );
+      assert.throws(() => Deno.statSync(ld));
       await store.shutdown();
     }),
 );
@@ -855,6 +880,52 @@ testIf(
       } finally {
         await go(dir, "unmount", mapped.id);
       }
+      await go(dir, "shutdown");
+      await store.shutdown();
+    }),
+);
+
+testIf(
+  goOK,
+  goWhy,
+  "overlay/go: Go builds its container on the mapped copy cstor made",
+  () =>
+    withDir(async (dir) => {
+      // Make Go take the no-shifting path (see the test of Go's mapped layers).
+      await Deno.mkdir(join(dir, "r", "overlay"), { recursive: true });
+      await Deno.writeFile(join(dir, "r", "overlay", "idmapped-lower-dir-false"), new Uint8Array());
+      const store = await open(dir);
+      const tar = await tarOf([{ name: "home/" }, {
+        name: "home/u",
+        body: "u",
+        uid: 1000,
+        gid: 1000,
+      }]);
+      const base = await store.createLayer({ diff: streamOf(tar) });
+      const image = await store.createImage({ topLayer: base.id });
+      const map = [{ container_id: 0, host_id: 100000, size: 65536 }];
+      const c = await store.createContainer(image.id, { uidMap: map, gidMap: map });
+      const mapped = (await store.image(image.id))!.mappedTopLayers;
+      const ctr = (await go(
+        dir,
+        "create-container",
+        "--uidmap",
+        "0:100000:65536",
+        "--gidmap",
+        "0:100000:65536",
+        image.id,
+      )).trim();
+      assert.deepEqual((await store.image(image.id))!.mappedTopLayers, mapped);
+      const goLayer = (await store.container(ctr))!.layerID;
+      assert.equal((await store.layer(goLayer))!.parent, mapped[0]);
+      const gm = (await go(dir, "mount", ctr)).trim();
+      try {
+        assert.equal(Deno.lstatSync(join(gm, "home", "u")).uid, 101000);
+      } finally {
+        await go(dir, "unmount", ctr);
+      }
+      await go(dir, "delete-container", ctr);
+      await store.deleteContainer(c.id);
       await go(dir, "shutdown");
       await store.shutdown();
     }),
