@@ -33,6 +33,8 @@ export type { IDMap } from "./src/archive/idmap.ts";
 export type { IDMappings } from "./src/drivers/driver.ts";
 export type { Change, ChangeKind } from "./src/archive/changes.ts";
 export type { BigDataInfo } from "./src/big_data.ts";
+export type { LayerInput } from "./src/archive/layer_stream.ts";
+export type { ByteReader } from "./src/archive/byte_source.ts";
 export {
   CorruptStoreError,
   ERROR_TEXT,

@@ -21,6 +21,7 @@ import type { Image } from "./records/image_record.ts";
 import type { Container } from "./records/container_record.ts";
 import type { Change } from "./drivers/driver.ts";
 import type { BigDataInfo } from "./big_data.ts";
+import type { LayerInput } from "./archive/layer_stream.ts";
 import { applyDiff, createLayer, type CreateLayerOptions } from "./ops/create_layer.ts";
 import {
   createImage,
@@ -134,7 +135,7 @@ export class Store {
   }
 
   /** Applies a (compressed) tar stream to an existing layer; returns the updated record. */
-  applyDiff(layer: string, diff: ReadableStream<Uint8Array>): Promise<Layer> {
+  applyDiff(layer: string, diff: LayerInput): Promise<Layer> {
     return applyDiff(this.#core, layer, diff);
   }
 

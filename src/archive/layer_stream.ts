@@ -18,6 +18,12 @@ export const SNIFF_SIZE = 10240;
 /** Go's ApplyDiff reads the decompressed stream through a bufio.Reader of this size. */
 const GO_BUFIO_SIZE = 32 * 1024;
 
+/**
+ * A layer diff to apply: a stream, or a reader such as a `Deno.FsFile`,
+ * which is read directly in 1 MiB reads (several times faster).
+ */
+export type LayerInput = ReadableStream<Uint8Array> | ByteReader;
+
 /** Digests and sizes of an applied diff. */
 export interface LayerStreamResult {
   compressedDigest: string;
@@ -58,9 +64,7 @@ export interface LayerStream {
  * const { uncompressedDigest } = await layer.finish();
  * ```
  */
-export async function openLayerStream(
-  input: ReadableStream<Uint8Array> | ByteReader,
-): Promise<LayerStream> {
+export async function openLayerStream(input: LayerInput): Promise<LayerStream> {
   const raw = new ByteSource(input);
   const first = await raw.readUpTo(SNIFF_SIZE);
   let sniffed: Uint8Array = first ?? new Uint8Array(0);

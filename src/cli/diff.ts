@@ -7,7 +7,7 @@
 import { type Command, type CommandContext, JSON_FLAG } from "./command.ts";
 import { flagBool, flagString } from "./flags.ts";
 import { jsonLine } from "./output.ts";
-import { inputStream } from "./input.ts";
+import { layerInput } from "./input.ts";
 import { goQuote } from "./go_quote.ts";
 import { Compression } from "../archive/compression.ts";
 
@@ -108,7 +108,7 @@ export const diffCommands: Command[] = [
     flags: [{ long: "file", short: "f", kind: "string", help: "Read from file instead of stdin" }],
     run: async (ctx) => {
       const store = await ctx.store();
-      await store.applyDiff(ctx.args[0], await inputStream(ctx, flagString(ctx.flags, "file")));
+      await store.applyDiff(ctx.args[0], await layerInput(ctx, flagString(ctx.flags, "file")));
       return 0;
     },
   },

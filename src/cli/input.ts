@@ -16,6 +16,18 @@ export async function inputStream(
   return f.readable;
 }
 
+/**
+ * A layer diff from `file` or standard input: the file itself when one is
+ * named (read directly, several times faster than through `readable`).
+ */
+export async function layerInput(
+  ctx: CommandContext,
+  file: string | undefined,
+): Promise<ReadableStream<Uint8Array> | Deno.FsFile> {
+  if (file === undefined || file === "") return ctx.stdin();
+  return await Deno.open(file, { read: true });
+}
+
 /** All bytes of `file` or standard input. */
 export async function readInput(
   ctx: CommandContext,

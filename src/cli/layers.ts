@@ -13,7 +13,7 @@ import { type Layer, layerToJSON } from "../records/layer_record.ts";
 import type { Image } from "../records/image_record.ts";
 import type { Container } from "../records/container_record.ts";
 import { errorMessage } from "../errors.ts";
-import { inputStream } from "./input.ts";
+import { layerInput } from "./input.ts";
 import { layerTree } from "./layer_tree.ts";
 
 async function listLayers(ctx: CommandContext): Promise<number> {
@@ -97,7 +97,7 @@ function printCreated(ctx: CommandContext, layer: Layer): void {
 async function createLayerCommand(ctx: CommandContext, withDiff: boolean): Promise<number> {
   const maps = idMapRequest(ctx.flags);
   const store = await ctx.store();
-  const diff = withDiff ? await inputStream(ctx, flagString(ctx.flags, "file")) : undefined;
+  const diff = withDiff ? await layerInput(ctx, flagString(ctx.flags, "file")) : undefined;
   const layer = await store.createLayer({
     id: flagString(ctx.flags, "id"),
     parent: ctx.args[0],

@@ -7,7 +7,11 @@
  */
 
 import { basename, join } from "node:path";
-import { type LayerStreamResult, openLayerStream } from "../archive/layer_stream.ts";
+import {
+  type LayerInput,
+  type LayerStreamResult,
+  openLayerStream,
+} from "../archive/layer_stream.ts";
 import { recordTarSplit, TarSplitPacker } from "../archive/tar_split.ts";
 import type { Driver, IDMappings, LayerRef, StagedLayer } from "../drivers/driver.ts";
 import { writeStreamAtomic } from "../record_file.ts";
@@ -29,7 +33,7 @@ export async function applyLayerStream(
   staged: StagedLayer,
   parent: LayerRef | undefined,
   maps: IDMappings,
-  input: ReadableStream<Uint8Array>,
+  input: LayerInput,
 ): Promise<AppliedDiff> {
   const tarSplitPath = join(staged.dir, "tar-split.gz");
   const file = await Deno.open(tarSplitPath, { write: true, createNew: true, mode: 0o600 });
