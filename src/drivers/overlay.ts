@@ -25,10 +25,6 @@
 import { join } from "node:path";
 import { isNotFound, StorageError } from "../errors.ts";
 import { sameIDMaps } from "../archive/idmap.ts";
-import { copyTree } from "../archive/copy_tree.ts";
-import { extractTar } from "../archive/extract.ts";
-import { overlayDiffSize } from "../archive/diff_size.ts";
-import { remapOwners } from "../archive/remap_owners.ts";
 import type { TarReader } from "../archive/tar_types.ts";
 import { ffiAvailable, symlink } from "../sys/libc.ts";
 import type {
@@ -42,6 +38,7 @@ import type {
   StagedLayer,
 } from "./driver.ts";
 import { createStagingDir, removeStaleStagingDirs, stagingRoot } from "./staging.ts";
+import type { VerifiedDirs } from "./open_inside.ts";
 import {
   isMountPoint,
   makePrivateMount,
@@ -50,7 +47,15 @@ import {
   unmountFs,
   unmountFuse,
 } from "./mount.ts";
-import { exists, LINK_DIR, looksLikeID, OverlayLayout, readText } from "./overlay_layout.ts";
+import {
+  exists,
+  isRealParent,
+  LINK_DIR,
+  looksLikeID,
+  openLayerFile,
+  OverlayLayout,
+  readText,
+} from "./overlay_layout.ts";
 import { type OverlayConfig, parseOverlayOptions } from "./overlay_options.ts";
 import { buildLayerDir, processIDs, rotateDiffs } from "./overlay_build.ts";
 import { type LayerMount, mountLayer } from "./overlay_mount.ts";
@@ -63,15 +68,19 @@ import {
   probeOverlay,
   probeVolatile,
 } from "./overlay_probe.ts";
-import {
-  type DiffContext,
-  isRealParent,
-  layerChanges,
-  layerDiff,
-  layerDiffSize,
-  openLayerFile,
-  type PrivateMount,
-} from "./overlay_diff.ts";
+import type { DiffContext, PrivateMount } from "./overlay_diff.ts";
+
+// The archive code (extraction, tree walks, diffs) is imported when first
+// used, so commands that only read records do not load and compile it.
+const copyTree: typeof import("../archive/copy_tree.ts").copyTree = async (...a) =>
+  (await import("../archive/copy_tree.ts")).copyTree(...a);
+const extractTar: typeof import("../archive/extract.ts").extractTar = async (...a) =>
+  (await import("../archive/extract.ts")).extractTar(...a);
+const overlayDiffSize: typeof import("../archive/diff_size.ts").overlayDiffSize = async (...a) =>
+  (await import("../archive/diff_size.ts")).overlayDiffSize(...a);
+const remapOwners: typeof import("../archive/remap_owners.ts").remapOwners = async (...a) =>
+  (await import("../archive/remap_owners.ts")).remapOwners(...a);
+const diffs = (): Promise<typeof import("./overlay_diff.ts")> => import("./overlay_diff.ts");
 
 /** Construction options of the overlay driver. */
 export interface OverlayOptions {
@@ -690,20 +699,24 @@ export class OverlayDriver implements Driver {
     };
   }
 
-  diff(layer: LayerRef, from: LayerRef | undefined): Promise<ReadableStream<Uint8Array>> {
-    return layerDiff(this.#diffContext(), layer, from);
+  async diff(layer: LayerRef, from: LayerRef | undefined): Promise<ReadableStream<Uint8Array>> {
+    return await (await diffs()).layerDiff(this.#diffContext(), layer, from);
   }
 
-  changes(layer: LayerRef, from: LayerRef | undefined): Promise<Change[]> {
-    return layerChanges(this.#diffContext(), layer, from);
+  async changes(layer: LayerRef, from: LayerRef | undefined): Promise<Change[]> {
+    return await (await diffs()).layerChanges(this.#diffContext(), layer, from);
   }
 
-  diffSize(layer: LayerRef, from: LayerRef | undefined): Promise<number> {
-    return layerDiffSize(this.#diffContext(), layer, from);
+  async diffSize(layer: LayerRef, from: LayerRef | undefined): Promise<number> {
+    return await (await diffs()).layerDiffSize(this.#diffContext(), layer, from);
   }
 
-  openLayerFile(layer: LayerRef, name: string): Promise<Deno.FsFile | null> {
-    return openLayerFile(this.layout, layer, name);
+  openLayerFile(
+    layer: LayerRef,
+    name: string,
+    verified?: VerifiedDirs,
+  ): Promise<Deno.FsFile | null> {
+    return openLayerFile(this.layout, layer, name, verified);
   }
 
   async updateIDMaps(layer: LayerRef, from: IDMappings, to: IDMappings): Promise<void> {

@@ -10,14 +10,26 @@
  * @module
  */
 
-import { dirname, join } from "node:path";
-import { changes as naiveChanges, overlayChanges } from "../archive/changes.ts";
+import { join } from "node:path";
+import {
+  changes as naiveChanges,
+  type ChangesOptions,
+  overlayChanges,
+} from "../archive/changes.ts";
 import { naiveDiff, overlayDiff } from "../archive/diff_tar.ts";
 import { naiveDiffSize, overlayDiffSize } from "../archive/diff_size.ts";
 import type { Change, LayerRef } from "./driver.ts";
-import { openInside } from "./open_inside.ts";
-import type { OverlayLayout } from "./overlay_layout.ts";
-import { mapOptions } from "./vfs.ts";
+import { isRealParent, type OverlayLayout } from "./overlay_layout.ts";
+
+/** Owners of both trees are compared as container IDs, each through its own maps. */
+function mapOptions(layer: LayerRef, from: LayerRef | undefined): ChangesOptions {
+  return {
+    uidMap: layer.maps.uidMap,
+    gidMap: layer.maps.gidMap,
+    parentUidMap: from?.maps.uidMap ?? layer.maps.uidMap,
+    parentGidMap: from?.maps.gidMap ?? layer.maps.gidMap,
+  };
+}
 
 /** A layer mounted read-only in a private place for as long as it is needed. */
 export interface PrivateMount {
@@ -34,22 +46,6 @@ export interface DiffContext {
   useNaiveDiff(): Promise<boolean>;
   /** Mounts `layer` read-only somewhere private. */
   privateMount(layer: LayerRef): Promise<PrivateMount>;
-}
-
-/**
- * True when `from` is the layer's real lower: its first lower `diff/` is
- * `from`'s (or both are absent). Mapped copies made from a template fail
- * this, since their lower is the template, not the recorded parent.
- */
-export function isRealParent(
-  layout: OverlayLayout,
-  layer: LayerRef,
-  from: LayerRef | undefined,
-): boolean {
-  const lowers = layout.lowerDiffDirs(layout.layerDir(layer.id));
-  if (from === undefined) return lowers.length === 0;
-  if (lowers.length === 0) return false;
-  return dirname(lowers[0]) === layout.layerDir(from.id);
 }
 
 async function native(
@@ -169,28 +165,4 @@ export async function layerDiffSize(
     from,
     (l, f) => naiveDiffSize(l, f, mapOptions(layer, from)),
   );
-}
-
-/**
- * Opens a file of the layer by tar name for tar-split reassembly: the first
- * of the layer's own `diff/` and its lowers' `diff/`s that has it (a
- * mapped copy's files live in the template it was made from).
- */
-export async function openLayerFile(
-  layout: OverlayLayout,
-  layer: LayerRef,
-  name: string,
-): Promise<Deno.FsFile | null> {
-  const dir = layout.layerDir(layer.id);
-  let firstError: unknown;
-  for (const d of [join(dir, "diff"), ...layout.lowerDiffDirs(dir)]) {
-    try {
-      const f = await openInside(d, name);
-      if (f !== null) return f;
-    } catch (err) {
-      firstError ??= err;
-    }
-  }
-  if (firstError !== undefined) throw firstError;
-  return null;
 }

@@ -7,9 +7,10 @@
  * @module
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { isNotFound, StorageError } from "../errors.ts";
 import { symlink } from "../sys/libc.ts";
+import { openInside, type VerifiedDirs } from "./open_inside.ts";
 
 /** The directory of short links, relative to the home. */
 export const LINK_DIR = "l";
@@ -187,6 +188,22 @@ export class OverlayLayout {
   }
 }
 
+/**
+ * True when `from` is the layer's real lower: its first lower `diff/` is
+ * `from`'s (or both are absent). Mapped copies made from a template fail
+ * this, since their lower is the template, not the recorded parent.
+ */
+export function isRealParent(
+  layout: OverlayLayout,
+  layer: { id: string },
+  from: { id: string } | undefined,
+): boolean {
+  const lowers = layout.lowerDiffDirs(layout.layerDir(layer.id));
+  if (from === undefined) return lowers.length === 0;
+  if (lowers.length === 0) return false;
+  return dirname(lowers[0]) === layout.layerDir(from.id);
+}
+
 /** The entries of a layer's `lower` file (`l/<LID>` each); empty for a base layer. */
 export function readLowerEntries(layerDir: string): string[] {
   const text = readText(join(layerDir, "lower"));
@@ -212,4 +229,29 @@ export function exists(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Opens a file of the layer by tar name for tar-split reassembly: the first
+ * of the layer's own `diff/` and its lowers' `diff/`s that has it (a
+ * mapped copy's files live in the template it was made from).
+ */
+export async function openLayerFile(
+  layout: OverlayLayout,
+  layer: { id: string },
+  name: string,
+  verified?: VerifiedDirs,
+): Promise<Deno.FsFile | null> {
+  const dir = layout.layerDir(layer.id);
+  let firstError: unknown;
+  for (const d of [join(dir, "diff"), ...layout.lowerDiffDirs(dir)]) {
+    try {
+      const f = await openInside(d, name, verified);
+      if (f !== null) return f;
+    } catch (err) {
+      firstError ??= err;
+    }
+  }
+  if (firstError !== undefined) throw firstError;
+  return null;
 }

@@ -9,8 +9,7 @@
 
 import { dirname, join } from "node:path";
 import { errorMessage, StorageError } from "../errors.ts";
-import { llistxattr, mknod, S_IFCHR } from "../sys/libc.ts";
-import { readXattr, writeXattr } from "../archive/tree_walk.ts";
+import { lgetxattr, llistxattr, lsetxattr, mknod, S_IFCHR } from "../sys/libc.ts";
 import { mountContaining, mountFs, unmountAllBelow } from "./mount.ts";
 
 /** A cached probe result: supported or not, and the text recorded with it. */
@@ -174,11 +173,11 @@ export function probeNativeDiff(home: string, mountOpt: string): Promise<string 
     mkdirs(td, ["l1/d", "l1/d1", "l2/d", "l3", "work", "merged"]);
     const opaque = "trusted.overlay.opaque";
     try {
-      writeXattr(join(td, "l2", "d"), opaque, new TextEncoder().encode("y"));
+      lsetxattr(join(td, "l2", "d"), opaque, new TextEncoder().encode("y"));
       const data = `lowerdir=${td}/l2:${td}/l1,upperdir=${td}/l3,workdir=${td}/work`;
       await mountFs("overlay", "overlay", join(td, "merged"), withOptions(data, mountOpt));
       Deno.writeFileSync(join(td, "merged", "d", "f"), new Uint8Array());
-      const copied = readXattr(join(td, "l3", "d"), opaque);
+      const copied = lgetxattr(join(td, "l3", "d"), opaque);
       if (copied !== null && new TextDecoder().decode(copied) === "y") {
         return `${prefix}opaque flag erroneously copied up, consider update to kernel 4.8 or later to fix`;
       }
@@ -189,7 +188,7 @@ export function probeNativeDiff(home: string, mountOpt: string): Promise<string 
         if ((err as { code?: string }).code === "EXDEV") return null;
         return `${prefix}failed to rename dir in merged directory: ${errorMessage(err)}`;
       }
-      const redirect = readXattr(join(td, "l3", "d2"), "trusted.overlay.redirect");
+      const redirect = lgetxattr(join(td, "l3", "d2"), "trusted.overlay.redirect");
       if (redirect !== null && new TextDecoder().decode(redirect) === "d1") {
         return `${prefix}kernel has CONFIG_OVERLAY_FS_REDIRECT_DIR enabled`;
       }
@@ -218,7 +217,7 @@ export function probeMetacopy(home: string, mountOpt: string): Promise<string | 
       return "";
     }
     Deno.chmodSync(join(td, "merged", "f"), 0o600);
-    return readXattr(join(td, "l2", "f"), "trusted.overlay.metacopy") !== null ? null : "";
+    return lgetxattr(join(td, "l2", "f"), "trusted.overlay.metacopy") !== null ? null : "";
   });
 }
 
