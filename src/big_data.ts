@@ -6,11 +6,20 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { isNotFound, StorageError } from "./errors.ts";
 import { checkBigDataKey } from "./ids.ts";
 import { writeStreamAtomic } from "./record_file.ts";
+
+/**
+ * A SHA-256 hasher, from node:crypto loaded on first use: this module is
+ * part of every store open (the image and container stores use it), and
+ * node:crypto would add to the start-up of every command.
+ */
+async function sha256(): Promise<import("node:crypto").Hash> {
+  const { createHash } = await import("node:crypto");
+  return createHash("sha256");
+}
 
 /**
  * Size and digest of a written item.
@@ -39,7 +48,7 @@ export async function writeBigData(
 ): Promise<BigDataInfo> {
   const file = checkBigDataKey(key);
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  const hash = createHash("sha256");
+  const hash = await sha256();
   const source = data instanceof Uint8Array ? [data] : data;
   async function* hashed(): AsyncGenerator<Uint8Array> {
     for await (const chunk of source) {
@@ -75,7 +84,7 @@ export async function openBigData(dir: string, key: string): Promise<Deno.FsFile
 export async function statBigData(dir: string, key: string): Promise<BigDataInfo | null> {
   const file = await openBigData(dir, key);
   if (file === null) return null;
-  const hash = createHash("sha256");
+  const hash = await sha256();
   let size = 0;
   for await (const chunk of file.readable) {
     hash.update(chunk);

@@ -22,14 +22,14 @@ import type { Container } from "./records/container_record.ts";
 import type { Change } from "./drivers/driver.ts";
 import type { BigDataInfo } from "./big_data.ts";
 import type { LayerInput } from "./archive/layer_stream.ts";
-import { applyDiff, createLayer, type CreateLayerOptions } from "./ops/create_layer.ts";
+import type { CreateLayerOptions } from "./ops/create_layer.ts";
 import {
   createImage,
   type CreateImageOptions,
   imageSizeLocked,
   layerSizeLocked,
 } from "./ops/images.ts";
-import { createContainer, type CreateContainerOptions } from "./ops/containers.ts";
+import type { CreateContainerOptions } from "./ops/containers.ts";
 import { deleteAnything, deleteContainer, deleteImage, deleteLayer, wipe } from "./ops/delete.ts";
 import { mount, mountCount, type MountOptions, unmount } from "./ops/mount.ts";
 import {
@@ -42,9 +42,9 @@ import {
 } from "./ops/names.ts";
 import * as data from "./ops/data.ts";
 import { shutdown, status } from "./ops/admin.ts";
-import { changes, diff, type DiffOptions, diffSize } from "./ops/diff.ts";
+import type { DiffOptions } from "./ops/diff.ts";
 import { garbageCollect, type GarbageCollected } from "./ops/gc.ts";
-import { check, type CheckOptions, type CheckReport } from "./ops/check.ts";
+import type { CheckOptions, CheckReport } from "./ops/check.ts";
 import {
   type RecordFileRepair,
   repair,
@@ -52,6 +52,10 @@ import {
   repairRecordFiles,
   type RepairResult,
 } from "./ops/repair.ts";
+
+// The operations that need the archive code (layer contents, diffs,
+// checks) are imported when first called: the commands that only read
+// records would otherwise load and compile all of it on every run.
 
 export type { StoreOptions } from "./store_core.ts";
 export type { CreateLayerOptions } from "./ops/create_layer.ts";
@@ -131,12 +135,12 @@ export class Store {
 
   /** Creates a layer; with `options.diff`, fills it from a (compressed) tar stream. */
   createLayer(options: CreateLayerOptions = {}): Promise<Layer> {
-    return createLayer(this.#core, options);
+    return import("./ops/create_layer.ts").then((m) => m.createLayer(this.#core, options));
   }
 
   /** Applies a (compressed) tar stream to an existing layer; returns the updated record. */
   applyDiff(layer: string, diff: LayerInput): Promise<Layer> {
-    return applyDiff(this.#core, layer, diff);
+    return import("./ops/create_layer.ts").then((m) => m.applyDiff(this.#core, layer, diff));
   }
 
   /** Every layer: primary store first, then additional stores. */
@@ -165,17 +169,17 @@ export class Store {
 
   /** The layer's tar stream against `from` (its parent by default). */
   diff(key: string, options: DiffOptions = {}): Promise<ReadableStream<Uint8Array>> {
-    return diff(this.#core, key, options);
+    return import("./ops/diff.ts").then((m) => m.diff(this.#core, key, options));
   }
 
   /** What changed in a layer against `from` (its parent by default). */
   changes(key: string, from?: string): Promise<Change[]> {
-    return changes(this.#core, key, from);
+    return import("./ops/diff.ts").then((m) => m.changes(this.#core, key, from));
   }
 
   /** Estimated size of a layer's diff contents. */
   diffSize(key: string, from?: string): Promise<number> {
-    return diffSize(this.#core, key, from);
+    return import("./ops/diff.ts").then((m) => m.diffSize(this.#core, key, from));
   }
 
   /** A layer's size: its recorded diff size, else the driver's estimate. */
@@ -295,7 +299,7 @@ export class Store {
 
   /** Creates a container (and its read-write layer) from an image (`""` for none). */
   createContainer(image: string, options: CreateContainerOptions = {}): Promise<Container> {
-    return createContainer(this.#core, image, options);
+    return import("./ops/containers.ts").then((m) => m.createContainer(this.#core, image, options));
   }
 
   /** Every container. */
@@ -440,7 +444,7 @@ export class Store {
 
   /** Checks every record against the disk and the records it names; changes nothing. */
   check(options: CheckOptions = {}): Promise<CheckReport> {
-    return check(this.#core, options);
+    return import("./ops/check.ts").then((m) => m.check(this.#core, options));
   }
 
   /** Removes what `report` found damaged and what depends on it (containers only if asked). */

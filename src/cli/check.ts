@@ -14,7 +14,9 @@ import { jsonLine } from "./output.ts";
 import { CorruptStoreError, errorMessage } from "../errors.ts";
 import { sortedMap } from "../go_json.ts";
 import type { Store } from "../store.ts";
-import { type CheckProblem, type CheckReport, reportGroups } from "../ops/check.ts";
+// From the report module, not ops/check.ts: that one brings the archive code
+// (tar-split checks) into every CLI start.
+import { type CheckProblem, type CheckReport, reportGroups } from "../ops/check_report.ts";
 import type { RecordFileRepair } from "../ops/repair.ts";
 
 /** Text labels of the report groups, in upstream's print order. */

@@ -10,7 +10,7 @@ import { type Command, type CommandContext, JSON_FLAG } from "./command.ts";
 import { flagBool, flagString } from "./flags.ts";
 import { jsonLine } from "./output.ts";
 import { errorMessage, StorageError } from "../errors.ts";
-import { type CopyOwners, copyPath, parentOwners } from "../ops/copy.ts";
+import type { CopyOwners } from "../ops/copy.ts";
 import type { IDMappings } from "../drivers/driver.ts";
 import type { Store } from "../store.ts";
 import type { Layer } from "../records/layer_record.ts";
@@ -70,6 +70,8 @@ async function copyCommand(ctx: CommandContext): Promise<number> {
     mounted.set(key, entry);
     return entry;
   };
+  // Loaded only for this command (it brings node:fs), not on every CLI start.
+  const { copyPath } = await import("../ops/copy.ts");
   try {
     const dst = await mountLayer(target.layer);
     const dstPath = join(dst.path, target.path);
@@ -115,6 +117,7 @@ async function owners(store: Store, layer: Layer): Promise<{ uids: number[]; gid
   if (maps.uidMap.length === 0 && maps.gidMap.length === 0) return { uids: [], gids: [] };
   const current = await store.layer(layer.id);
   if (!current?.mountPoint) throw new StorageError("layer-not-mounted");
+  const { parentOwners } = await import("../ops/copy.ts");
   return parentOwners(current.mountPoint, maps);
 }
 

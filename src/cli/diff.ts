@@ -9,12 +9,13 @@ import { flagBool, flagString } from "./flags.ts";
 import { jsonLine } from "./output.ts";
 import { layerInput } from "./input.ts";
 import { goQuote } from "./go_quote.ts";
-import { Compression } from "../archive/compression.ts";
 
 const KIND_WORDS = ["Modify", "Add", "Delete"];
 
 async function diffCommand(ctx: CommandContext): Promise<number> {
   // Order on the command line does not matter: xz beats bzip2 beats gzip beats none.
+  // Loaded only for this command (it brings node:zlib), not on every CLI start.
+  const { Compression } = await import("../archive/compression.ts");
   let compression: number | undefined;
   if (flagBool(ctx.flags, "uncompressed")) compression = Compression.none;
   if (flagBool(ctx.flags, "gzip")) compression = Compression.gzip;

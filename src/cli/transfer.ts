@@ -11,8 +11,6 @@ import { type Command, type CommandContext, JSON_FLAG } from "./command.ts";
 import { flagBool, flagString } from "./flags.ts";
 import { jsonLine } from "./output.ts";
 import { imageToJSON } from "../records/image_record.ts";
-import { importImage } from "../image_io/import_image.ts";
-import { exportImage } from "../image_io/export_image.ts";
 import { parsePlatform } from "../image_io/platform.ts";
 import { ProgressLine } from "../image_io/progress_line.ts";
 import type { ProgressHandler } from "../image_io/progress.ts";
@@ -74,6 +72,8 @@ async function runImport(ctx: CommandContext): Promise<number> {
   const progress = progressFor(ctx, "Importing");
   let result;
   try {
+    // The image code is loaded only for this command, not on every CLI start.
+    const { importImage } = await import("../image_io/import_image.ts");
     result = await interruptible((signal) =>
       importImage(store, source, {
         names,
@@ -104,6 +104,7 @@ async function runExport(ctx: CommandContext): Promise<number> {
   const progress = progressFor(ctx, "Exporting");
   let result;
   try {
+    const { exportImage } = await import("../image_io/export_image.ts");
     result = await exportImage(store, image, destination, { onProgress: progress.onProgress });
   } finally {
     progress.finish();

@@ -7,7 +7,6 @@
 import { join } from "node:path";
 import { StorageError } from "../errors.ts";
 import type { Driver } from "./driver.ts";
-import { VfsDriver } from "./vfs.ts";
 
 /** What driver construction needs. */
 export interface DriverSelection {
@@ -63,8 +62,11 @@ export async function createDriver(sel: DriverSelection): Promise<Driver> {
 async function construct(name: string, sel: DriverSelection, auto = false): Promise<Driver> {
   const options = sel.driverOptions ?? [];
   switch (name) {
-    case "vfs":
+    case "vfs": {
+      // Imported on use, as overlay is: only the store's own driver is loaded.
+      const { VfsDriver } = await import("./vfs.ts");
       return new VfsDriver({ graphRoot: sel.graphRoot, options });
+    }
     case "overlay": {
       const { OverlayDriver } = await import("./overlay.ts");
       return await OverlayDriver.create({

@@ -8,12 +8,7 @@
 import { join } from "node:path";
 import { isNotFound, StorageError } from "../errors.ts";
 import { sameIDMaps, toHost } from "../archive/idmap.ts";
-import { copyTree } from "../archive/copy_tree.ts";
-import { extractTar } from "../archive/extract.ts";
-import { changes as naiveChanges, type ChangesOptions } from "../archive/changes.ts";
-import { naiveDiff } from "../archive/diff_tar.ts";
-import { naiveDiffSize } from "../archive/diff_size.ts";
-import { remapOwners } from "../archive/remap_owners.ts";
+import type { ChangesOptions } from "../archive/changes.ts";
 import { createStagingDir, removeStaleStagingDirs } from "./staging.ts";
 import type {
   ApplyOptions,
@@ -27,6 +22,14 @@ import type {
 } from "./driver.ts";
 import { openInside, type VerifiedDirs } from "./open_inside.ts";
 import { parseDriverOptions } from "./options.ts";
+
+// The archive code (tree copies, extraction, diffs) is imported when first
+// used: commands that only read records (`layers`, `status`, …) would
+// otherwise load and compile all of it, and node:fs with it, on every call.
+const copyTree: typeof import("../archive/copy_tree.ts").copyTree = async (...a) =>
+  (await import("../archive/copy_tree.ts")).copyTree(...a);
+const remapOwners: typeof import("../archive/remap_owners.ts").remapOwners = async (...a) =>
+  (await import("../archive/remap_owners.ts")).remapOwners(...a);
 
 /** Construction options of {@link VfsDriver}. */
 export interface VfsOptions {
@@ -155,6 +158,7 @@ export class VfsDriver implements Driver {
     tar: import("../archive/tar_types.ts").TarReader,
     options: ApplyOptions,
   ): Promise<number> {
+    const { extractTar } = await import("../archive/extract.ts");
     const result = await extractTar(tar, staged.contentDir, {
       whiteouts: "delete",
       uidMap: options.maps.uidMap,
@@ -226,19 +230,22 @@ export class VfsDriver implements Driver {
     return Promise.resolve(false);
   }
 
-  diff(layer: LayerRef, from: LayerRef | undefined): Promise<ReadableStream<Uint8Array>> {
+  async diff(layer: LayerRef, from: LayerRef | undefined): Promise<ReadableStream<Uint8Array>> {
+    const { naiveDiff } = await import("../archive/diff_tar.ts");
     const base = from ? this.layerDir(from.id) : undefined;
-    return Promise.resolve(naiveDiff(this.layerDir(layer.id), base, mapOptions(layer, from)));
+    return naiveDiff(this.layerDir(layer.id), base, mapOptions(layer, from));
   }
 
-  changes(layer: LayerRef, from: LayerRef | undefined): Promise<Change[]> {
+  async changes(layer: LayerRef, from: LayerRef | undefined): Promise<Change[]> {
+    const { changes } = await import("../archive/changes.ts");
     const base = from ? this.layerDir(from.id) : undefined;
-    return naiveChanges(this.layerDir(layer.id), base, mapOptions(layer, from));
+    return await changes(this.layerDir(layer.id), base, mapOptions(layer, from));
   }
 
-  diffSize(layer: LayerRef, from: LayerRef | undefined): Promise<number> {
+  async diffSize(layer: LayerRef, from: LayerRef | undefined): Promise<number> {
+    const { naiveDiffSize } = await import("../archive/diff_size.ts");
     const base = from ? this.layerDir(from.id) : undefined;
-    return naiveDiffSize(this.layerDir(layer.id), base, mapOptions(layer, from));
+    return await naiveDiffSize(this.layerDir(layer.id), base, mapOptions(layer, from));
   }
 
   openLayerFile(
