@@ -930,3 +930,26 @@ testIf(
       await store.shutdown();
     }),
 );
+
+testIf(
+  ok,
+  why,
+  "overlay: short links lost in a crash are rebuilt from the link files",
+  () =>
+    withDir(async (dir) => {
+      const store = await open(dir);
+      const { ids } = await threeLayers(store);
+      const linkDir = join(dir, "g", "overlay", "l");
+      for (const e of [...Deno.readDirSync(linkDir)]) Deno.removeSync(join(linkDir, e.name));
+      const m = await store.mount(ids[2]);
+      try {
+        assert.equal(read(join(m, "bin/sh")), "sh");
+      } finally {
+        await store.unmount(ids[2]);
+      }
+      assert.equal([...Deno.readDirSync(linkDir)].length, 3);
+      const child = await store.createLayer({ parent: ids[2] });
+      assert.equal(read(join(dir, "g", "overlay", child.id, "lower")).split(":").length, 3);
+      await store.shutdown();
+    }),
+);
