@@ -6,7 +6,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "./path.ts";
 import { isNotFound, StorageError } from "./errors.ts";
 import { checkBigDataKey } from "./ids.ts";
 import { writeStreamAtomic } from "./record_file.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "./path.ts";
 import { StorageError } from "./errors.ts";
 import { checkBigDataKey, checkID, generateID } from "./ids.ts";
 import { type LoadOutcome, type RecordLocation, RecordStore } from "./record_store.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "./path.ts";
 import { CorruptStoreError, StorageError } from "./errors.ts";
 import { checkBigDataKey, checkID, digestProblem, generateID } from "./ids.ts";
 import { type LoadOutcome, type RecordLocation, RecordStore } from "./record_store.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "./path.ts";
 import { isNotFound, StorageError } from "./errors.ts";
 import { checkBigDataKey, checkID, generateID } from "./ids.ts";
 import { fileStamp, writeStreamAtomic } from "./record_file.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "./path.ts";
 import { CorruptStoreError } from "./errors.ts";
 import { goJSON } from "./go_json.ts";
 import { getLockFile, type LockFile } from "./lock/lockfile.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join } from "./path.ts";
 import { CorruptStoreError, errorMessage, isNotFound } from "./errors.ts";
 
 /**

@@ -12,7 +12,7 @@ import { getLockFile, type LockFile } from "./lock/lockfile.ts";
 import type { LastWrite } from "./lock/last_write.ts";
 import { goJSON } from "./go_json.ts";
 import { readRecordArray, removeStaleTempFiles, writeFileAtomic } from "./record_file.ts";
-import { dirname } from "node:path";
+import { dirname } from "./path.ts";
 
 /** The fields every record kind has. */
 export interface BaseRecord {

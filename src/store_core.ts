@@ -14,7 +14,7 @@
  * @module
  */
 
-import { join, resolve } from "node:path";
+import { join, resolve } from "./path.ts";
 import { StorageError } from "./errors.ts";
 import { getLockFile, type LockFile } from "./lock/lockfile.ts";
 import { peekToken } from "./mounts.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../path.ts";
 import { type Command, type CommandContext, JSON_FLAG } from "./command.ts";
 import { flagBool, flagString } from "./flags.ts";
 import { jsonLine } from "./output.ts";

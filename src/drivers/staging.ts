@@ -10,7 +10,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../path.ts";
 import { isNotFound } from "../errors.ts";
 
 /** The staging area of a driver home. */

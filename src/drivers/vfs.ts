@@ -5,7 +5,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../path.ts";
 import { isNotFound, StorageError } from "../errors.ts";
 import { sameIDMaps, toHost } from "../archive/idmap.ts";
 import type { ChangesOptions } from "../archive/changes.ts";

@@ -27,7 +27,7 @@
  * @module
  */
 
-import { dirname, resolve } from "node:path";
+import { dirname, resolve } from "../path.ts";
 import { StorageError } from "../errors.ts";
 import {
   closeFd,

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../path.ts";
 import { isNotFound } from "../errors.ts";
 import { idProblem, isFullID } from "../ids.ts";
 import type { StoreCore } from "../store_core.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { normalize } from "node:path";
+import { normalize } from "../path.ts";
 import { StorageError } from "../errors.ts";
 import type { Layer } from "../records/layer_record.ts";
 import type { IDMappings } from "../drivers/driver.ts";

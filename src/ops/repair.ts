@@ -20,7 +20,7 @@ import type { LockFile } from "../lock/lockfile.ts";
 import type { StoreCore } from "../store_core.ts";
 import { deleteContainer, deleteImage, deleteLayer } from "./delete.ts";
 import type { CheckProblem, CheckReport } from "./check_report.ts";
-import { join } from "node:path";
+import { join } from "../path.ts";
 
 /** Options for {@link repair}. */
 export interface RepairOptions {
