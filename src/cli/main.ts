@@ -186,12 +186,14 @@ async function storeOptions(
   cmdValues: Map<string, unknown>,
   configEnv: ConfigEnvironment | undefined,
 ): Promise<StoreOptions> {
-  const { loadStoreConfig, systemDefaults, systemEnvironment } = await import("../config.ts");
-  const env = configEnv ?? systemEnvironment();
+  // storage.conf handling (and its TOML parser) is loaded only when the
+  // flags leave something to look up: not on every call that names the roots.
+  const config = () => import("../config.ts");
   const fromFlags = globalSeen.some((f) => STORE_FLAGS.includes(f));
   let opts: StoreOptions;
   if (!fromFlags) {
-    const conf = await loadStoreConfig(env);
+    const { loadStoreConfig, systemEnvironment } = await config();
+    const conf = await loadStoreConfig(configEnv ?? systemEnvironment());
     opts = {
       graphRoot: conf.graphRoot,
       runRoot: conf.runRoot,
@@ -207,7 +209,8 @@ async function storeOptions(
     let graphRoot = flagString(g, "graph");
     let runRoot = flagString(g, "run");
     if (graphRoot === undefined || runRoot === undefined) {
-      const defaults = await systemDefaults(env);
+      const { systemDefaults, systemEnvironment } = await config();
+      const defaults = await systemDefaults(configEnv ?? systemEnvironment());
       graphRoot ??= defaults.graphRoot;
       runRoot ??= defaults.runRoot;
     }
