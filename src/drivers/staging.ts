@@ -32,6 +32,18 @@ export interface StagingDir {
 export async function createStagingDir(home: string): Promise<StagingDir> {
   const root = stagingRoot(home);
   await Deno.mkdir(root, { recursive: true, mode: 0o700 });
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await tryCreateStagingDir(root);
+    } catch (err) {
+      // A cleaner may take our fresh `.lock-new` for a dead process's
+      // (between its creation and our lock) and remove it: start over.
+      if (!isNotFound(err) || attempt >= 4) throw err;
+    }
+  }
+}
+
+async function tryCreateStagingDir(root: string): Promise<StagingDir> {
   const name = crypto.randomUUID();
   const tmpLock = join(root, `.${name}.lock-new`);
   const lockPath = join(root, `${name}.lock`);
@@ -76,7 +88,8 @@ export async function removeStaleStagingDirs(home: string): Promise<void> {
     if (!entry.isDirectory) continue;
     const lockName = `${entry.name}.lock`;
     const dir = join(root, entry.name);
-    if (!locks.has(lockName)) {
+    // The listing may have missed a lock renamed into place while it ran.
+    if (!locks.has(lockName) && !(await exists(join(root, lockName)))) {
       // The owner's lock is gone: a cleaner died after removing it.
       await Deno.remove(dir, { recursive: true }).catch(() => {});
       continue;
@@ -94,5 +107,38 @@ export async function removeStaleStagingDirs(home: string): Promise<void> {
     } finally {
       file.close();
     }
+  }
+  // Lock files whose directory is gone or was never made: a process killed
+  // while creating or releasing its staging directory. A live owner holds
+  // its lock (a `.lock-new` only for an instant, and it retries if we win).
+  const dirs = new Set(entries.filter((e) => e.isDirectory).map((e) => e.name));
+  for (const entry of entries) {
+    if (!entry.isFile) continue;
+    const name = entry.name.endsWith(".lock")
+      ? entry.name.slice(0, -".lock".length)
+      : entry.name.endsWith(".lock-new")
+      ? entry.name.slice(1, -".lock-new".length)
+      : undefined;
+    if (name === undefined || dirs.has(name)) continue;
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(join(root, entry.name), { write: true });
+    } catch {
+      continue;
+    }
+    try {
+      if (await file.tryLock(true)) await Deno.remove(join(root, entry.name)).catch(() => {});
+    } finally {
+      file.close();
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
   }
 }
