@@ -10,16 +10,19 @@
 
 import { join } from "./path.ts";
 import { isNotFound, StorageError } from "./errors.ts";
-import { checkBigDataKey, checkID, generateID } from "./ids.ts";
+import { checkBigDataKey, checkID, generateID, idProblem } from "./ids.ts";
 import { fileStamp, writeStreamAtomic } from "./record_file.ts";
 import { type LoadOutcome, type RecordLocation, RecordStore } from "./record_store.ts";
 import {
+  APPLYING_FLAG,
   copyLayer,
   isIncomplete,
   type Layer,
   layerFromJSON,
   layerToJSON,
+  pendingApply,
 } from "./records/layer_record.ts";
+import { stagingRoot } from "./drivers/staging.ts";
 import { MountTable } from "./mounts.ts";
 import type { Driver, LayerRef } from "./drivers/driver.ts";
 
@@ -73,7 +76,8 @@ export class LayerStore extends RecordStore<Layer> {
     this.mounts?.load((id) => this.byID.has(id));
     for (const layer of this.records) this.applyMount(layer);
     // Flagged layers of read-only stores are tolerated (locking.md §4).
-    const needsRepair = !this.readOnly && this.records.some(isIncomplete);
+    const needsRepair = !this.readOnly &&
+      this.records.some((l) => isIncomplete(l) || pendingApply(l) !== undefined);
     return { needsSave: false, needsRepair };
   }
 
@@ -95,6 +99,20 @@ export class LayerStore extends RecordStore<Layer> {
     for (const layer of this.records.filter(isIncomplete)) {
       await this.removeContentsLocked(layer.id);
       this.removeLocked(layer);
+    }
+    for (const layer of this.records) {
+      const name = pendingApply(layer);
+      if (name === undefined) continue;
+      delete layer.flags[APPLYING_FLAG];
+      // The name came from disk: it must name an entry of the staging area.
+      if (idProblem(name) !== undefined) continue;
+      const staged = join(stagingRoot(this.driver.home), name);
+      await this.driver.resumeCommit?.(staged, layer.id);
+      try {
+        await Deno.rename(join(staged, "tar-split.gz"), this.tarSplitPath(layer.id));
+      } catch (err) {
+        ignoreNotFound(err); // already moved before the kill
+      }
     }
   }
 

@@ -13,7 +13,8 @@
 
 import { StorageError } from "../errors.ts";
 import { nowRFC3339Nano } from "../go_json.ts";
-import { type Layer, newLayer } from "../records/layer_record.ts";
+import { basename } from "../path.ts";
+import { APPLYING_FLAG, type Layer, newLayer } from "../records/layer_record.ts";
 import type { IDMap } from "../archive/idmap.ts";
 import type { LayerInput } from "../archive/layer_stream.ts";
 import type { IDMappings, LayerRef, StagedLayer } from "../drivers/driver.ts";
@@ -182,9 +183,32 @@ export async function applyDiff(
           `layer ${ref.id} was removed while a diff was applied to it`,
         );
       }
-      await driver.commit(staged!, ref.id, parent);
-      await commitTarSplit(applied, core.layers.tarSplitPath(ref.id));
+      // The record (new diff fields, and a mark naming the staging
+      // directory) is saved before the contents are swapped, so a kill
+      // during the swap is finished by the next writer, never left as a
+      // layer whose record and contents disagree (see APPLYING_FLAG).
+      const before = structuredClone(layer);
       setDiffFields(layer, applied);
+      layer.flags[APPLYING_FLAG] = basename(staged!.dir);
+      core.layers.saveLayer(layer);
+      try {
+        await driver.commit(staged!, ref.id, parent);
+      } catch (err) {
+        Object.assign(layer, {
+          compressedDigest: before.compressedDigest,
+          compressedSize: before.compressedSize,
+          uncompressedDigest: before.uncompressedDigest,
+          uncompressedSize: before.uncompressedSize,
+          compression: before.compression,
+          uidSet: before.uidSet,
+          gidSet: before.gidSet,
+          flags: before.flags,
+        });
+        core.layers.saveLayer(layer);
+        throw err;
+      }
+      await commitTarSplit(applied, core.layers.tarSplitPath(ref.id));
+      delete layer.flags[APPLYING_FLAG];
       core.layers.saveLayer(layer);
       return structuredClone(layer);
     });

@@ -69,6 +69,20 @@ export function isIncomplete(layer: Layer): boolean {
   return layer.flags["incomplete"] === true;
 }
 
+/**
+ * Flag naming the staging directory whose contents an applydiff is
+ * swapping into the layer. It is saved, with the new diff fields, before
+ * the swap and cleared after it; a writer killed in between leaves it, and
+ * the next writer finishes the swap (LayerStore's load-time repair).
+ */
+export const APPLYING_FLAG = "cstor.applying";
+
+/** The staging directory name an interrupted applydiff left in the record, if any. */
+export function pendingApply(layer: Layer): string | undefined {
+  const name = layer.flags[APPLYING_FLAG];
+  return typeof name === "string" ? name : undefined;
+}
+
 /** A new, empty layer record. */
 export function newLayer(id: string, created: string): Layer {
   return {
