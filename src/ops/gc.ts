@@ -47,13 +47,6 @@ export async function garbageCollect(core: StoreCore): Promise<GarbageCollected>
   } catch (err) {
     errors.push(err);
   }
-  try {
-    // Staging directories are locked by their (live) owners; only those
-    // whose owner died are removed, so no store lock is needed here.
-    await core.driver.removeStaleStaging();
-  } catch (err) {
-    errors.push(err);
-  }
   if (errors.length > 0) throw errors[0];
   return result;
 }
@@ -104,6 +97,11 @@ async function collectLayers(core: StoreCore): Promise<string[]> {
       await removeTree(store.bigDataDir(id));
       removed.push(id);
     }
+    // Staging directories are locked by their live owners, so only dead
+    // ones go; under the layer lock, because loading the layer store (done
+    // above) first finishes any applydiff a dead owner was committing from
+    // one (APPLYING_FLAG).
+    await core.driver.removeStaleStaging();
     return removed.sort();
   });
 }

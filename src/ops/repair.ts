@@ -96,7 +96,12 @@ export async function repair(
   }
   const mounts = ids("layer", "reset-mount");
   if (mounts.length > 0) await attempt("resetting mount counts", () => resetMounts(core, mounts));
-  await attempt("removing stale staging directories", () => core.driver.removeStaleStaging());
+  // Under the layer lock: loading the layer store first finishes any
+  // applydiff a dead process was committing from its staging directory.
+  await attempt(
+    "removing stale staging directories",
+    () => core.withLocks({ layers: "w" }, () => core.driver.removeStaleStaging()),
+  );
   return { errors, remaining };
 }
 
