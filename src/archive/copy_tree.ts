@@ -8,6 +8,7 @@
 
 import { mknod, requireLibc, S_IFBLK, S_IFCHR, S_IFIFO, S_IFSOCK, splitDev } from "../sys/libc.ts";
 import { wrapError } from "../errors.ts";
+import { fsOps } from "../sys/fs_ops.ts";
 import { lchown, readXattrs, seconds, setTimes, writeXattr } from "./tree_walk.ts";
 
 /** Options of {@link copyTree}. */
@@ -144,7 +145,9 @@ export async function copyTree(
 /** Creates one non-directory, non-file node like `info` at `d` (link target or device). */
 function copyNode(s: string, d: string, info: Deno.FileInfo): void {
   if (info.isSymlink) {
-    Deno.symlinkSync(Deno.readLinkSync(s), d);
+    // Through libc when FFI is there: Deno's symlinkSync wants unscoped
+    // read and write permissions, which the CLI's documented set does not give.
+    fsOps().symlink(Deno.readLinkSync(s), d);
     return;
   }
   const type = info.mode! & S_IFMT;
