@@ -7,7 +7,16 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli, goCLI, haveGo, NO_GO, type TempStore, tempStore, testIf } from "./helpers.ts";
+import {
+  cli,
+  cstorProcess,
+  goCLI,
+  haveGo,
+  NO_GO,
+  type TempStore,
+  tempStore,
+  testIf,
+} from "./helpers.ts";
 import { createStagingDir } from "../src/drivers/staging.ts";
 import {
   baseEntries,
@@ -170,3 +179,44 @@ testIf(haveGo(), NO_GO, "gc keeps everything of a store the Go CLI wrote", async
     await s.cleanup();
   }
 });
+
+/** Why the overlay driver cannot be used here, or "" when it can. */
+async function overlayUnavailable(): Promise<string> {
+  const s = await tempStore("overlay");
+  try {
+    const r = await cstorProcess([...s.flags, "status"]);
+    return r.code === 0 ? "" : `overlay unavailable: ${(r.stdout + r.stderr).trim()}`;
+  } finally {
+    await s.cleanup();
+  }
+}
+const noOverlay = await overlayUnavailable();
+
+testIf(
+  noOverlay === "",
+  noOverlay,
+  "overlay: gc removes unnamed layer directories, check finds none after",
+  async () => {
+    const s = await tempStore("overlay");
+    try {
+      const base = firstLine(await ok([...s.flags, "import-layer"], await tarBytes(baseEntries())));
+      const image = firstLine(await ok([...s.flags, "create-image", "-n", "img", base]));
+      const container = firstLine(await ok([...s.flags, "create-container", "-n", "box", image]));
+      await ok([...s.flags, "mount", container]);
+      const orphan = join(s.graph, "overlay", hexID());
+      await Deno.mkdir(join(orphan, "diff"), { recursive: true });
+      const r = await cli([...s.flags, "check", "-j", "-q"]);
+      assert.deepEqual(Object.keys(JSON.parse(r.stdout).Layers), [orphan.split("/").pop()]);
+      const before = await snapshot(join(s.graph, "overlay-layers"));
+      const gc = await cli([...s.flags, "gc"]);
+      assert.equal(gc.code, 0, gc.stderr);
+      assert.equal(await exists(orphan), false);
+      assert.deepEqual(await snapshot(join(s.graph, "overlay-layers")), before);
+      await ok([...s.flags, "check"]);
+      assert.match(await ok([...s.flags, "containers"]), /box/);
+    } finally {
+      await cli([...s.flags, "shutdown", "-f"]);
+      await s.cleanup();
+    }
+  },
+);
