@@ -6,6 +6,7 @@
 
 import type { IDMap } from "../archive/idmap.ts";
 import { FieldReader, omitEmpty, omitEmptyMap, sortFlags } from "./fields.ts";
+import { copyRecord } from "./copy.ts";
 
 /**
  * A container as stored in `containers.json` / `volatile-containers.json`.
@@ -111,5 +112,5 @@ export function containerToJSON(c: Container): Record<string, unknown> {
 
 /** A deep copy, so callers cannot change the store's records in place. */
 export function copyContainer(c: Container): Container {
-  return structuredClone(c);
+  return copyRecord(c);
 }

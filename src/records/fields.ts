@@ -16,7 +16,11 @@ export class FieldReader {
   readonly #raw: Record<string, unknown>;
   readonly #path: string;
   readonly #index: number;
-  readonly #seen = new Set<string>();
+  /**
+   * Keys read so far. A short array, not a set: records have a dozen or
+   * two members, and stores load thousands of records per command.
+   */
+  readonly #read: string[] = [];
 
   constructor(raw: Record<string, unknown>, path: string, index: number) {
     this.#raw = raw;
@@ -29,7 +33,7 @@ export class FieldReader {
   }
 
   #get(key: string): unknown {
-    this.#seen.add(key);
+    this.#read.push(key);
     const v = this.#raw[key];
     return v === null ? undefined : v;
   }
@@ -111,7 +115,7 @@ export class FieldReader {
   /** Members not read through this reader: kept so a rewrite loses nothing. */
   extra(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(this.#raw)) if (!this.#seen.has(k)) out[k] = v;
+    for (const k of Object.keys(this.#raw)) if (!this.#read.includes(k)) out[k] = this.#raw[k];
     return out;
   }
 }

@@ -5,6 +5,7 @@
  */
 
 import { FieldReader, omitEmpty, omitEmptyMap, sortFlags } from "./fields.ts";
+import { copyRecord } from "./copy.ts";
 
 /**
  * An image as stored in `images.json`, plus in-memory state.
@@ -109,5 +110,5 @@ export function imageToJSON(image: Image): Record<string, unknown> {
 
 /** A deep copy, so callers cannot change the store's records in place. */
 export function copyImage(image: Image): Image {
-  return structuredClone(image);
+  return copyRecord(image);
 }

@@ -6,6 +6,7 @@
 
 import type { IDMap } from "../archive/idmap.ts";
 import { FieldReader, omitEmpty, sortFlags } from "./fields.ts";
+import { copyRecord } from "./copy.ts";
 
 /**
  * A layer as stored in `layers.json` / `volatile-layers.json`, plus in-memory state.
@@ -160,5 +161,5 @@ export function layerToJSON(layer: Layer): Record<string, unknown> {
 
 /** A deep copy, so callers cannot change the store's records in place. */
 export function copyLayer(layer: Layer): Layer {
-  return structuredClone(layer);
+  return copyRecord(layer);
 }
