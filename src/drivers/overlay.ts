@@ -54,6 +54,7 @@ import {
   looksLikeID,
   openLayerFile,
   OverlayLayout,
+  readLinkName,
   readText,
 } from "./overlay_layout.ts";
 import { type OverlayConfig, parseOverlayOptions } from "./overlay_options.ts";
@@ -448,7 +449,7 @@ export class OverlayDriver implements Driver {
     const lid = (await Deno.readTextFile(join(s.layerDir, "link"))).trim();
     if (exists(target)) {
       // As upstream: a layer made again replaces the old directory and its link.
-      const oldLink = readText(join(target, "link"))?.trim();
+      const oldLink = readLinkName(target);
       await Deno.rename(target, join(s.dir, "old"));
       if (oldLink && oldLink !== lid) {
         await Deno.remove(join(this.layout.linkDir, oldLink)).catch(() => {});
@@ -543,7 +544,7 @@ export class OverlayDriver implements Driver {
     const dir = join(this.home, id);
     if (!exists(dir)) return;
     await unmountAllBelow(dir);
-    const link = readText(join(dir, "link"))?.trim();
+    const link = readLinkName(dir);
     if (link) await Deno.remove(join(this.layout.linkDir, link)).catch(() => {});
     try {
       await Deno.remove(dir, { recursive: true });

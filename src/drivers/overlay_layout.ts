@@ -162,7 +162,7 @@ export class OverlayLayout {
     Deno.mkdirSync(this.linkDir, { recursive: true, mode: 0o755 });
     for (const e of Deno.readDirSync(this.home)) {
       if (!e.isDirectory || !looksLikeID(e.name)) continue;
-      const link = readText(join(this.home, e.name, "link"))?.trim();
+      const link = readLinkName(join(this.home, e.name));
       if (!link) continue;
       const path = join(this.linkDir, link);
       try {
@@ -209,6 +209,17 @@ export function readLowerEntries(layerDir: string): string[] {
   const text = readText(join(layerDir, "lower"));
   if (text === null || text === "") return [];
   return text.split(":").filter((s) => s !== "");
+}
+
+/**
+ * The short link name in a layer's `link` file, or undefined when there is
+ * none. It becomes a path under `l/`, so anything but letters and digits
+ * (what upstream and cstor write) is refused: a `link` file saying
+ * `../../x` must not make a layer removal delete `x`.
+ */
+export function readLinkName(layerDir: string): string | undefined {
+  const text = readText(join(layerDir, "link"))?.trim();
+  return text !== undefined && /^[A-Za-z0-9]+$/.test(text) ? text : undefined;
 }
 
 /** A small text file, or null when it does not exist. */
