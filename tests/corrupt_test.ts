@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli, cstorProcess, type TempStore, tempStore } from "./helpers.ts";
+import { cli, cstorProcess, type TempStore, tempStore, testIf } from "./helpers.ts";
 import {
   baseEntries,
   firstLine,
@@ -299,3 +299,45 @@ Deno.test("a corrupt mountpoints.json is reported with its path and kept", async
     await s.cleanup();
   }
 });
+
+/** Why the overlay driver cannot be used here, or "" when it can. */
+async function overlayUnavailable(): Promise<string> {
+  const s = await tempStore("overlay");
+  try {
+    const r = await cstorProcess([...s.flags, "status"]);
+    return r.code === 0 ? "" : `overlay unavailable: ${(r.stdout + r.stderr).trim()}`;
+  } finally {
+    await s.cleanup();
+  }
+}
+const noOverlay = await overlayUnavailable();
+
+testIf(
+  noOverlay === "",
+  noOverlay,
+  "overlay: a link file naming a path outside the store is never followed",
+  async () => {
+    const s = await tempStore("overlay");
+    const outside = join(s.dir, "outside");
+    await Deno.mkdir(outside);
+    await Deno.writeTextFile(join(outside, "keep"), "keep me");
+    try {
+      const hostile = "../../../outside/keep";
+      const a = firstLine(await ok([...s.flags, "create-layer"]));
+      await Deno.writeTextFile(join(s.graph, "overlay", a, "link"), hostile);
+      await ok([...s.flags, "delete-layer", a]);
+      const b = firstLine(await ok([...s.flags, "create-layer"]));
+      await Deno.writeTextFile(join(s.graph, "overlay", b, "link"), "../../../outside/made");
+      // Lost short links are rebuilt from the link files when a child is made.
+      for (const e of Deno.readDirSync(join(s.graph, "overlay", "l"))) {
+        Deno.removeSync(join(s.graph, "overlay", "l", e.name));
+      }
+      await cli([...s.flags, "create-layer", b]);
+      await cli([...s.flags, "delete-layer", b]);
+      assert.deepEqual([...Deno.readDirSync(outside)].map((e) => e.name), ["keep"]);
+      assert.equal(await Deno.readTextFile(join(outside, "keep")), "keep me");
+    } finally {
+      await s.cleanup();
+    }
+  },
+);
