@@ -181,6 +181,7 @@ export class OverlayLayout {
       }
       const parts = target.split("/");
       if (parts.length !== 3 || parts[0] !== ".." || parts[2] !== "diff") continue;
+      if (!looksLikeID(parts[1])) continue; // `../../diff` would name the graph root
       const linkFile = join(this.home, parts[1], "link");
       if (!exists(join(this.home, parts[1]))) continue;
       if (readText(linkFile) !== e.name) Deno.writeTextFileSync(linkFile, e.name, { mode: 0o644 });
