@@ -18,12 +18,20 @@
 
 export { openStore, Store } from "./src/store.ts";
 export type {
+  CheckOptions,
+  CheckProblem,
+  CheckReport,
   CreateContainerOptions,
   CreateImageOptions,
   CreateLayerOptions,
   DiffOptions,
   Existence,
+  GarbageCollected,
   MountOptions,
+  RecordFileRepair,
+  Remedy,
+  RepairOptions,
+  RepairResult,
   StoreOptions,
 } from "./src/store.ts";
 export type { Layer } from "./src/records/layer_record.ts";
