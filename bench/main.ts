@@ -115,7 +115,12 @@ export async function bench(opts: BenchOptions): Promise<number> {
     for (let rep = 0; rep < config.reps; rep++) {
       for (const name of names) {
         const t = performance.now();
-        await WORKLOADS[name](ctx, rep);
+        try {
+          await WORKLOADS[name](ctx, rep);
+        } catch (err) {
+          // One broken workload should not cost the whole run its table.
+          ctx.fail(`${name}, repetition ${rep + 1}: ${(err as Error)?.stack ?? String(err)}`);
+        }
         ctx.log(
           `rep ${rep + 1}/${config.reps} ${name}: ${((performance.now() - t) / 1000).toFixed(1)} s`,
         );
@@ -172,7 +177,10 @@ export async function bench(opts: BenchOptions): Promise<number> {
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
-    await scratch.cleanup();
+    // A failed cleanup is reported, without hiding an error that got us here.
+    await scratch.cleanup().catch((err) =>
+      console.error(`[bench] cleaning up ${scratch.dir} failed: ${err}`)
+    );
   }
 }
 

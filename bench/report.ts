@@ -153,10 +153,14 @@ export function rows(m: Medians, ctx: BenchContext): Row[] {
     `${cfg.createWorkers}×${cfg.createsPerWorker} create-layer at once (wall)`,
     "s",
     "create.concurrent",
-    `present: cstor ${presentC}/${total}, Go ${presentG}/${total}`,
+    `present: cstor ${fmt(presentC)}/${total}, Go ${fmt(presentG)}/${total}`,
     {
-      target: `${presentC}/${total} present; adjusted ${fmt(adjCreate)} ≤ 1`,
-      holds: presentC === total && adjCreate <= 1 ? "yes" : "no",
+      target: `${fmt(presentC)}/${total} present; adjusted ${fmt(adjCreate)} ≤ 1`,
+      holds: !Number.isFinite(presentC)
+        ? "n/a"
+        : presentC === total && adjCreate <= 1
+        ? "yes"
+        : "no",
     },
   );
   add(

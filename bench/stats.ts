@@ -21,7 +21,7 @@ export function max(values: readonly number[]): number {
 export function fmt(value: number | undefined): string {
   if (value === undefined || !Number.isFinite(value)) return "–";
   const a = Math.abs(value);
-  if (a >= 100) return value.toFixed(0);
+  if (a >= 100 || Number.isInteger(value)) return value.toFixed(0);
   if (a >= 10) return value.toFixed(1);
   return value.toFixed(2);
 }

@@ -25,8 +25,15 @@ export async function concurrentWorkload(ctx: BenchContext, rep: number): Promis
     const store = ctx.store(side, "vfs", "creates");
     await run(store.argv(["status"])); // the store exists before the race starts
     const start = performance.now();
-    const failed = await Promise.all(Array.from({ length: w }, (_, i) => worker(store, n, i)));
+    // allSettled: a worker that fails must not leave the others running past cleanup.
+    const settled = await Promise.allSettled(
+      Array.from({ length: w }, (_, i) => worker(store, n, i)),
+    );
     const seconds = (performance.now() - start) / 1000;
+    const failed = settled.map((r) => r.status === "fulfilled" ? r.value : n);
+    for (const r of settled) {
+      if (r.status === "rejected") ctx.fail(`${side}: a create-layer worker failed: ${r.reason}`);
+    }
     const listed = JSON.parse((await run(store.argv(["layers", "--json"]))).stdout) ?? [];
     const failures = failed.reduce((a, b) => a + b, 0);
     ctx.record("create.concurrent", side, seconds, rep);
