@@ -17,7 +17,9 @@ import { StorageError } from "../errors.ts";
  * `readable` stream (64 KiB chunks, each through the streams machinery).
  */
 export interface ByteReader {
+  /** Reads into `p`; resolves to the number of bytes read, or null at the end. */
   read(p: Uint8Array): Promise<number | null>;
+  /** Releases the reader (called when the consumer gives up early). */
   close?(): void;
 }
 
