@@ -2,8 +2,11 @@
  * Store upkeep commands of later upstream versions: `gc` (v1.46) and
  * `check` (v1.47), with their flags, output and exit codes.
  *
- * One deliberate difference: upstream's `check --json` prints each problem
- * as `{}` (Go cannot encode its error values); cstor prints the messages.
+ * Deliberate differences: upstream's `check --json` prints each problem as
+ * `{}` (Go cannot encode its error values), cstor prints the messages; and
+ * upstream's `check` ends with a forced shutdown that unmounts every
+ * mounted layer, which a check has no reason to do, so cstor's does not
+ * (`gc` does, as upstream's).
  *
  * @module
  */
