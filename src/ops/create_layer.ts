@@ -19,7 +19,12 @@ import type { IDMap } from "../archive/idmap.ts";
 import type { LayerInput } from "../archive/layer_stream.ts";
 import type { IDMappings, LayerRef, StagedLayer } from "../drivers/driver.ts";
 import type { StoreCore } from "../store_core.ts";
-import { type AppliedDiff, applyLayerStream, commitTarSplit } from "./apply_stream.ts";
+import type { AppliedDiff } from "./apply_stream.ts";
+
+// The tar, tar-split, compression and CRC-64 (WebAssembly) code is loaded
+// only when a diff is applied: a plain create-layer spent most of its time
+// loading and compiling it.
+const applyStream = () => import("./apply_stream.ts");
 
 /**
  * Options for creating a layer.
@@ -114,6 +119,7 @@ export async function createLayer(core: StoreCore, opts: CreateLayerOptions): Pr
   try {
     let applied: AppliedDiff | undefined;
     if (opts.diff) {
+      const { applyLayerStream } = await applyStream();
       applied = await applyLayerStream(driver, staged, plan.parent, plan.maps, opts.diff);
     }
     return await core.withLocks({ layers: "w", containers: "r" }, async () => {
@@ -131,7 +137,9 @@ export async function createLayer(core: StoreCore, opts: CreateLayerOptions): Pr
       if (applied) setDiffFields(layer, applied);
       await driver.commit(staged, plan.id, plan.parent);
       try {
-        if (applied) await commitTarSplit(applied, core.layers.tarSplitPath(plan.id));
+        if (applied) {
+          await (await applyStream()).commitTarSplit(applied, core.layers.tarSplitPath(plan.id));
+        }
         return core.layers.add(layer);
       } catch (err) {
         await driver.remove(plan.id).catch(() => {});
@@ -174,6 +182,7 @@ export async function applyDiff(
   let staged: StagedLayer | undefined = await driver.stageExisting(ref);
   try {
     const parent = ref.parent ? { id: ref.parent, parent: "", maps: ref.maps } : undefined;
+    const { applyLayerStream, commitTarSplit } = await applyStream();
     const applied = await applyLayerStream(driver, staged, parent, ref.maps, diff);
     return await core.withLocks({ layers: "w" }, async () => {
       const layer = core.layers.find(ref.id);
