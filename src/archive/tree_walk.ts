@@ -6,8 +6,8 @@
  * @module
  */
 
-import * as nfs from "node:fs";
 import { ffiAvailable, lgetxattr, llistxattr, lsetxattr } from "../sys/libc.ts";
+import { fsOps, type TimeSpec } from "../sys/fs_ops.ts";
 
 /** One path met by {@link walkTree}. */
 export interface WalkEntry {
@@ -104,9 +104,20 @@ export function writeXattr(abs: string, name: string, value: Uint8Array): void {
   lsetxattr(abs, name, v);
 }
 
-/** `lchown(2)`. */
+/** `lchown(2)` (through libc with FFI: no node:fs to load, no per-call path resolution). */
 export function lchown(abs: string, uid: number, gid: number): void {
-  nfs.lchownSync(abs, uid, gid);
+  fsOps().lchown(abs, uid, gid);
+}
+
+/** Float seconds to a timespec, rounded to the microsecond (what a float of seconds holds). */
+function timeSpec(seconds: number): TimeSpec {
+  let sec = Math.floor(seconds);
+  let usec = Math.round((seconds - sec) * 1e6);
+  if (usec >= 1_000_000) {
+    sec += 1;
+    usec -= 1_000_000;
+  }
+  return { sec, nsec: usec * 1000 };
 }
 
 /**
@@ -115,8 +126,7 @@ export function lchown(abs: string, uid: number, gid: number): void {
  * floating point, so sub-microsecond digits may be rounded).
  */
 export function setTimes(abs: string, isSymlink: boolean, atime: number, mtime: number): void {
-  if (isSymlink) nfs.lutimesSync(abs, atime, mtime);
-  else Deno.utimeSync(abs, atime, mtime);
+  fsOps().setTimes(abs, timeSpec(atime), timeSpec(mtime), isSymlink);
 }
 
 /** Seconds since the epoch of a FileInfo time (0 when unknown). */

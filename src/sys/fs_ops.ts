@@ -19,7 +19,6 @@
  * @module
  */
 
-import * as nfs from "node:fs";
 import { errno, ffiAvailable, sysError } from "./libc.ts";
 
 /** Seconds and nanoseconds since the epoch. */
@@ -82,21 +81,18 @@ const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
 const EINTR = 4;
 
-let cached: FsOps | undefined;
+function openLibc(): Calls | undefined {
+  if (!ffiAvailable()) return undefined;
+  try {
+    return Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The extraction calls: through libc with FFI, else through Deno. */
 export function fsOps(): FsOps {
-  if (cached) return cached;
-  let calls: Calls | undefined;
-  if (ffiAvailable()) {
-    try {
-      calls = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
-    } catch {
-      calls = undefined;
-    }
-  }
-  cached = calls ? libcOps(calls) : denoOps();
-  return cached;
+  return ops;
 }
 
 const ENCODER = new TextEncoder();
@@ -163,12 +159,18 @@ function libcOps(c: Calls): FsOps {
   };
 }
 
+function nodeFS(): typeof import("node:fs") {
+  if (nfs === undefined) throw new Error("node:fs was not loaded");
+  return nfs;
+}
+
 /** Seconds as a float, as Deno's and node's time setters take them. */
 function seconds(t: TimeSpec): number {
   return t.sec + t.nsec / 1e9;
 }
 
 function denoOps(): FsOps {
+  const nfs = nodeFS();
   const flags = nfs.constants.O_WRONLY | nfs.constants.O_CREAT | nfs.constants.O_EXCL |
     nfs.constants.O_NOFOLLOW;
   return {
@@ -196,3 +198,9 @@ function denoOps(): FsOps {
     link: (existing, path) => Deno.linkSync(existing, path),
   };
 }
+
+const calls = openLibc();
+// node:fs only for the fallback: loading it (Deno's Node layer) costs tens
+// of milliseconds, which every command that copies a tree would pay.
+const nfs: typeof import("node:fs") | undefined = calls ? undefined : await import("node:fs");
+const ops: FsOps = calls ? libcOps(calls) : denoOps();
