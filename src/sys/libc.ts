@@ -23,16 +23,33 @@ const SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const;
+
+/**
+ * Bound on first use only: every command takes locks (the symbols above),
+ * and each bound symbol adds about 0.2 ms to the start of every command.
+ */
+const EXTRA_SYMBOLS = {
   mknod: { parameters: ["buffer", "u32", "u64"], result: "i32" },
   lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
   lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
   llistxattr: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
   lremovexattr: { parameters: ["buffer", "buffer"], result: "i32" },
   symlink: { parameters: ["buffer", "buffer"], result: "i32" },
-  __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+type ExtraLibc = Deno.DynamicLibrary<typeof EXTRA_SYMBOLS>["symbols"];
+
+let extra: ExtraLibc | undefined;
+
+/** The symbols of {@link EXTRA_SYMBOLS}; throws like {@link requireLibc} without FFI. */
+function requireExtra(what: string): ExtraLibc {
+  requireLibc(what);
+  extra ??= Deno.dlopen("libc.so.6", EXTRA_SYMBOLS).symbols;
+  return extra;
+}
 
 // Linux x86-64 / aarch64 constants.
 export const O_RDONLY = 0;
@@ -230,7 +247,7 @@ export function ofdUnlock(fd: number): void {
 
 /** mknod(2): character/block devices and FIFOs. `mode` includes the S_IF* type bits. */
 export function mknod(path: string, mode: number, major: number, minor: number): void {
-  const l = requireLibc("mknod");
+  const l = requireExtra("mknod");
   // glibc's makedev encoding.
   const dev = (BigInt(major & 0xfff) << 8n) | (BigInt(major & ~0xfff) << 32n) |
     BigInt(minor & 0xff) | (BigInt(minor & ~0xff) << 12n);
@@ -247,7 +264,7 @@ export function splitDev(rdev: number): { major: number; minor: number } {
 
 /** lsetxattr(2). */
 export function lsetxattr(path: string, name: string, value: Uint8Array<ArrayBuffer>): void {
-  const l = requireLibc("lsetxattr");
+  const l = requireExtra("lsetxattr");
   if (l.lsetxattr(cString(path), cString(name), value, BigInt(value.length), 0) !== 0) {
     throw sysError("lsetxattr", `${path} ${name}`, errno());
   }
@@ -255,7 +272,7 @@ export function lsetxattr(path: string, name: string, value: Uint8Array<ArrayBuf
 
 /** lgetxattr(2); null when the attribute is absent or unsupported. */
 export function lgetxattr(path: string, name: string): Uint8Array | null {
-  const l = requireLibc("lgetxattr");
+  const l = requireExtra("lgetxattr");
   const p = cString(path);
   const n = cString(name);
   for (let size = 256;; size *= 4) {
@@ -271,7 +288,7 @@ export function lgetxattr(path: string, name: string): Uint8Array | null {
 
 /** llistxattr(2): attribute names, in the kernel's order; [] when unsupported. */
 export function llistxattr(path: string): string[] {
-  const l = requireLibc("llistxattr");
+  const l = requireExtra("llistxattr");
   const p = cString(path);
   for (let size = 1024;; size *= 4) {
     const buf = new Uint8Array(size);
@@ -289,7 +306,7 @@ export function llistxattr(path: string): string[] {
 
 /** lremovexattr(2); absent attributes are not an error. */
 export function lremovexattr(path: string, name: string): void {
-  const l = requireLibc("lremovexattr");
+  const l = requireExtra("lremovexattr");
   if (l.lremovexattr(cString(path), cString(name)) !== 0) {
     const e = errno();
     if (e !== ENODATA) throw sysError("lremovexattr", `${path} ${name}`, e);
@@ -301,6 +318,6 @@ export function lremovexattr(path: string, name: string): void {
  * `--allow-read`/`--allow-write` (the CLI's permission set); this does not.
  */
 export function symlink(target: string, path: string): void {
-  const l = requireLibc("symlink");
+  const l = requireExtra("symlink");
   if (l.symlink(cString(target), cString(path)) !== 0) throw sysError("symlink", path, errno());
 }
