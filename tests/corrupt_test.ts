@@ -9,7 +9,14 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli, cstorProcess, type TempStore, tempStore, testIf } from "./helpers.ts";
+import {
+  cli,
+  cstorProcess,
+  overlayUnavailable,
+  type TempStore,
+  tempStore,
+  testIf,
+} from "./helpers.ts";
 import {
   baseEntries,
   firstLine,
@@ -300,16 +307,6 @@ Deno.test("a corrupt mountpoints.json is reported with its path and kept", async
   }
 });
 
-/** Why the overlay driver cannot be used here, or "" when it can. */
-async function overlayUnavailable(): Promise<string> {
-  const s = await tempStore("overlay");
-  try {
-    const r = await cstorProcess([...s.flags, "status"]);
-    return r.code === 0 ? "" : `overlay unavailable: ${(r.stdout + r.stderr).trim()}`;
-  } finally {
-    await s.cleanup();
-  }
-}
 const noOverlay = await overlayUnavailable();
 
 testIf(

@@ -13,7 +13,16 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cstorProcess, DENO, ROOT, run, type TempStore, tempStore } from "./helpers.ts";
+import {
+  cstorProcess,
+  DENO,
+  overlayUnavailable,
+  ROOT,
+  run,
+  type TempStore,
+  tempStore,
+  testIf,
+} from "./helpers.ts";
 import { baseEntries, childEntries, firstLine, ok, tarBytes } from "./fixtures/robustness/util.ts";
 import {
   checkFresh,
@@ -120,7 +129,7 @@ async function stream(fx: Fixture, startup: number, durations: Map<Kind, number>
     assert.equal(layer.code, 0, layer.stderr);
     const image = await cstorProcess([...s.flags, "create-image", "-n", "last", "last"]);
     assert.equal(image.code, 0, image.stderr);
-    for (const dir of ["vfs-layers", "vfs-images"]) {
+    for (const dir of [`${s.driver}-layers`, `${s.driver}-images`]) {
       for await (const e of Deno.readDir(join(s.graph, dir))) {
         assert.ok(!e.name.startsWith(".tmp-"), `${dir}/${e.name} left behind`);
       }
@@ -136,7 +145,7 @@ async function gcAndCheck(s: TempStore): Promise<void> {
   const gc = await cstorProcess([...s.flags, "gc"]);
   assert.equal(gc.code, 0, gc.stderr);
   assert.deepEqual(await checkFresh(s, false, new Set()), []);
-  const staging = join(s.graph, "vfs", "cstor-staging");
+  const staging = join(s.graph, s.driver, "cstor-staging");
   const left = await Array.fromAsync(Deno.readDir(staging)).catch(() => []);
   assert.deepEqual(left, [], "gc left staging directories of killed processes");
 }
@@ -218,9 +227,10 @@ async function dieAfter(
   return { code: r.code, err: r.stderr };
 }
 
-Deno.test("dying right after any rename or removal of an operation never leaves damage", async (t) => {
+/** Every operation dies after each of its renames and removals in turn, on one driver. */
+async function dyingSteps(t: Deno.TestContext, driver: string): Promise<void> {
   // A template store with something for every operation to work on.
-  const template = await tempStore();
+  const template = await tempStore(driver);
   const small = await tarBytes(childEntries());
   const tarPath = join(template.dir, "layer.tar");
   await Deno.writeFile(tarPath, small);
@@ -244,7 +254,7 @@ Deno.test("dying right after any rename or removal of an operation never leaves 
         // applydiff and delete-layer pick among leaves: only "leaf" qualifies.
         const p = plan(kind, state, fx, 1)!;
         const copy = async () => {
-          const s = await tempStore();
+          const s = await tempStore(driver);
           await Deno.mkdir(s.dir, { recursive: true });
           const cp = await run("cp", ["-a", template.graph, template.run, s.dir]);
           assert.equal(cp.code, 0, cp.stderr);
@@ -280,4 +290,15 @@ Deno.test("dying right after any rename or removal of an operation never leaves 
   } finally {
     await template.cleanup();
   }
-});
+}
+
+Deno.test("dying right after any rename or removal of an operation never leaves damage", (t) =>
+  dyingSteps(t, "vfs"));
+
+const noOverlay = await overlayUnavailable();
+testIf(
+  noOverlay === "",
+  noOverlay,
+  "overlay: dying right after any rename or removal of an operation never leaves damage",
+  (t) => dyingSteps(t, "overlay"),
+);

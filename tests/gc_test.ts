@@ -13,6 +13,7 @@ import {
   goCLI,
   haveGo,
   NO_GO,
+  overlayUnavailable,
   type TempStore,
   tempStore,
   testIf,
@@ -180,16 +181,6 @@ testIf(haveGo(), NO_GO, "gc keeps everything of a store the Go CLI wrote", async
   }
 });
 
-/** Why the overlay driver cannot be used here, or "" when it can. */
-async function overlayUnavailable(): Promise<string> {
-  const s = await tempStore("overlay");
-  try {
-    const r = await cstorProcess([...s.flags, "status"]);
-    return r.code === 0 ? "" : `overlay unavailable: ${(r.stdout + r.stderr).trim()}`;
-  } finally {
-    await s.cleanup();
-  }
-}
 const noOverlay = await overlayUnavailable();
 
 testIf(

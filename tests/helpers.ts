@@ -18,7 +18,9 @@ export interface TempStore {
   dir: string;
   graph: string;
   run: string;
-  /** Global flags selecting this store with the vfs driver. */
+  /** The driver the flags select. */
+  driver: string;
+  /** Global flags selecting this store and its driver. */
   flags: string[];
   cleanup(): Promise<void>;
 }
@@ -32,6 +34,7 @@ export async function tempStore(driver = "vfs"): Promise<TempStore> {
     dir,
     graph,
     run,
+    driver,
     flags: ["--graph", graph, "--run", run, "--storage-driver", driver],
     async cleanup() {
       await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -140,3 +143,19 @@ export function testIf(
 
 /** Why Go interop tests cannot run here, or undefined when they can. */
 export const NO_GO = "Debian's containers-storage is not installed";
+
+/**
+ * Why the overlay driver cannot be used here, or "" when it can (asks a
+ * cstor process to open an overlay store, which needs root and the kernel's
+ * overlay filesystem).
+ */
+export async function overlayUnavailable(): Promise<string> {
+  if (!isRoot()) return "overlay needs root";
+  const s = await tempStore("overlay");
+  try {
+    const r = await cstorProcess([...s.flags, "status"]);
+    return r.code === 0 ? "" : `overlay unavailable: ${(r.stdout + r.stderr).trim()}`;
+  } finally {
+    await s.cleanup();
+  }
+}

@@ -462,6 +462,19 @@ export class OverlayDriver implements Driver {
     symlink(`../${id}/diff`, link);
   }
 
+  /**
+   * Finishes the swap of `diff/` a killed applydiff began (see commit()):
+   * the old `diff/` goes to the staging dir, the staged one takes its place.
+   */
+  async resumeCommit(stagingDir: string, id: string): Promise<boolean> {
+    const stagedDiff = join(stagingDir, "layer", "diff");
+    const target = join(this.home, id, "diff");
+    if (!exists(stagedDiff)) return exists(target);
+    if (exists(target)) await Deno.rename(target, join(stagingDir, "old-diff"));
+    await Deno.rename(stagedDiff, target);
+    return true;
+  }
+
   async discard(staged: StagedLayer): Promise<void> {
     try {
       // Never let a recursive removal walk into a mount.
