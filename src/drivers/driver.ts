@@ -10,7 +10,19 @@ import type { IDMap } from "../archive/idmap.ts";
 import type { TarHeader, TarReader } from "../archive/tar_types.ts";
 import type { VerifiedDirs } from "./open_inside.ts";
 
-/** ID maps of a layer's on-disk contents (empty lists: host IDs). */
+/**
+ * ID maps of a layer's on-disk contents (empty lists: host IDs).
+ *
+ * @example
+ * ```ts
+ * import type { IDMappings } from "@cstor/storage";
+ * const maps: IDMappings = {
+ *   uidMap: [{ container_id: 0, host_id: 100000, size: 65536 }],
+ *   gidMap: [{ container_id: 0, host_id: 100000, size: 65536 }],
+ * };
+ * console.log(maps.uidMap.length);
+ * ```
+ */
 export interface IDMappings {
   /** UID ranges. */
   uidMap: IDMap[];

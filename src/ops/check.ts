@@ -32,7 +32,17 @@ import {
 export type { CheckProblem, CheckReport, Remedy } from "./check_report.ts";
 export { reportGroups } from "./check_report.ts";
 
-/** Options for {@link check}. */
+/**
+ * Options for {@link check}.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@cstor/storage";
+ * const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ * const report = await store.check({ quick: true, maxUnreferencedAge: 60 * 60 * 1000 });
+ * console.log(report.problems.length);
+ * ```
+ */
 export interface CheckOptions {
   /**
    * Skip the slow checks: regenerating each layer's diff to compare it

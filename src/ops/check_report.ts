@@ -7,7 +7,16 @@
 
 import type { Layer } from "../records/layer_record.ts";
 
-/** How a problem is dealt with by repair. */
+/**
+ * How a problem is dealt with by repair.
+ *
+ * @example
+ * ```ts
+ * import type { Remedy } from "@cstor/storage";
+ * const remedy: Remedy = "reset-mount";
+ * console.log(remedy);
+ * ```
+ */
 export type Remedy =
   /** Delete the object (and, for layers, what is built on it). */
   | "delete"
@@ -18,7 +27,16 @@ export type Remedy =
   /** Drop a mount count that no mount backs. */
   | "reset-mount";
 
-/** One problem found by {@link check}. */
+/**
+ * One problem found by {@link check}.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@cstor/storage";
+ * const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ * for (const p of (await store.check()).problems) console.log(p.kind, p.id, p.message, p.remedy);
+ * ```
+ */
 export interface CheckProblem {
   /** What kind of object is damaged. */
   kind: "layer" | "image" | "container";
@@ -34,7 +52,17 @@ export interface CheckProblem {
   path?: string;
 }
 
-/** What {@link check} found. */
+/**
+ * What {@link check} found.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@cstor/storage";
+ * const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ * const report = await store.check();
+ * if (report.problems.length > 0) await store.repair(report);
+ * ```
+ */
 export interface CheckReport {
   /** Every problem, grouped by object in the order the objects were checked. */
   problems: CheckProblem[];

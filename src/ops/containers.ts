@@ -14,7 +14,18 @@ import { createLayer, layerMaps } from "./create_layer.ts";
 import { deleteLayerLocked } from "./delete.ts";
 import { containerParent } from "./mapped_layer.ts";
 
-/** Options for creating a container. */
+/**
+ * Options for creating a container.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@cstor/storage";
+ * const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ * const image = await store.createImage({ topLayer: (await store.createLayer()).id });
+ * const c = await store.createContainer(image.id, { names: ["web"], mountOpts: ["nodev"], volatile: true });
+ * console.log(c.layerID);
+ * ```
+ */
 export interface CreateContainerOptions {
   /** Container ID; generated when absent. */
   id?: string;

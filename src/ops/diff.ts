@@ -18,7 +18,18 @@ import type { StoreCore } from "../store_core.ts";
 import type { LayerStore } from "../layers.ts";
 import type { Layer } from "../records/layer_record.ts";
 
-/** Options for a diff. */
+/**
+ * Options for a diff.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@cstor/storage";
+ * const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ * const layer = await store.createLayer();
+ * const tar = await store.diff(layer.id, { compression: 0 });
+ * await tar.pipeTo((await Deno.create("/tmp/layer.tar")).writable);
+ * ```
+ */
 export interface DiffOptions {
   /** The layer to compare against; its parent by default (an unknown one also means the parent). */
   from?: string;

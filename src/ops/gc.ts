@@ -20,7 +20,17 @@ import { isNotFound } from "../errors.ts";
 import { idProblem, isFullID } from "../ids.ts";
 import type { StoreCore } from "../store_core.ts";
 
-/** What a garbage collection removed, by kind. */
+/**
+ * What a garbage collection removed, by kind.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@cstor/storage";
+ * const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ * const removed = await store.garbageCollect();
+ * console.log(removed.containerDirs.length, removed.layers.length);
+ * ```
+ */
 export interface GarbageCollected {
   /** Container directories (graph root and run root) with no container record. */
   containerDirs: string[];

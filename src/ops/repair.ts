@@ -22,13 +22,32 @@ import { deleteContainer, deleteImage, deleteLayer } from "./delete.ts";
 import type { CheckProblem, CheckReport } from "./check_report.ts";
 import { join } from "../path.ts";
 
-/** Options for {@link repair}. */
+/**
+ * Options for {@link repair}.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@cstor/storage";
+ * const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ * await store.repair(await store.check(), { removeContainers: true });
+ * ```
+ */
 export interface RepairOptions {
   /** Also delete damaged containers (the `--force` flag). */
   removeContainers?: boolean;
 }
 
-/** What {@link repair} could not do. */
+/**
+ * What {@link repair} could not do.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@cstor/storage";
+ * const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ * const { errors, remaining } = await store.repair(await store.check());
+ * console.log(errors, remaining.length);
+ * ```
+ */
 export interface RepairResult {
   /** Removals that failed, as `deleting layer <id>: <why>`. */
   errors: string[];
@@ -202,7 +221,16 @@ async function removePath(path: string): Promise<void> {
   }
 }
 
-/** A record file from which records with unusable IDs were dropped. */
+/**
+ * A record file from which records with unusable IDs were dropped.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@cstor/storage";
+ * const store = await openStore({ graphRoot: "/tmp/g", runRoot: "/tmp/r", driver: "vfs" });
+ * for (const fixed of await store.repairRecordFiles()) console.log(fixed.path, fixed.backup, fixed.dropped);
+ * ```
+ */
 export interface RecordFileRepair {
   /** The file. */
   path: string;
