@@ -14,6 +14,7 @@
 import * as path from "node:path";
 import type { IDMap } from "./archive/idmap.ts";
 import { isNotFound, StorageError } from "./errors.ts";
+import { cleanPath } from "./path.ts";
 
 /** Graph root of a rootful store when no configuration names one. */
 export const ROOTFUL_GRAPH_ROOT = "/var/lib/containers/storage";
@@ -138,22 +139,6 @@ function shellName(rest: string): [string, number] {
   if (SHELL_SPECIAL.includes(rest[0])) return [rest[0], 1];
   const match = /^[A-Za-z0-9_]*/.exec(rest)![0];
   return [match, match.length];
-}
-
-/**
- * Go's `filepath.Clean` for POSIX paths: no `.`/`..` segments, no doubled or
- * trailing slashes, `"."` for an empty result.
- *
- * @example
- * ```ts
- * import { cleanPath } from "./config_defaults.ts";
- * console.log(cleanPath("/a//b/../c/")); // "/a/c"
- * ```
- */
-export function cleanPath(p: string): string {
-  if (p === "") return ".";
-  const normal = path.posix.normalize(p);
-  return normal.length > 1 && normal.endsWith("/") ? normal.slice(0, -1) : normal;
 }
 
 /**

@@ -47,6 +47,25 @@ export function normalize(path: string): string {
 }
 
 /**
+ * Go's `path.Clean`: the shortest lexically equivalent path, without a
+ * trailing slash; `""` is `"."`. A relative `..` that cannot be resolved is
+ * kept.
+ *
+ * @example
+ * ```ts
+ * import { cleanPath } from "./path.ts";
+ * cleanPath("/a//b/../c/"); // "/a/c"
+ * ```
+ */
+export function cleanPath(path: string): string {
+  if (path === "") return ".";
+  const absolute = path.startsWith("/");
+  const joined = normalizeParts(path, absolute);
+  if (absolute) return "/" + joined;
+  return joined === "" ? "." : joined;
+}
+
+/**
  * `node:path` `join`: the non-empty parts joined with `/`, normalized.
  *
  * @example

@@ -13,7 +13,8 @@ import {
   systemDefaults,
   systemEnvironment,
 } from "../src/config.ts";
-import { cleanPath, expandConfigPath, expandEnv } from "../src/config_defaults.ts";
+import { expandConfigPath, expandEnv } from "../src/config_defaults.ts";
+import { cleanPath } from "../src/path.ts";
 import { isStorageError } from "../src/errors.ts";
 
 function fakeEnv(vars: Record<string, string>, euid = 0): ConfigEnvironment {

@@ -23,7 +23,6 @@ import { mknod, requireLibc, S_IFBLK, S_IFCHR, S_IFIFO } from "../sys/libc.ts";
 import { type IDMap, tryToHost } from "./idmap.ts";
 import {
   baseOf,
-  cleanPath,
   DirGuard,
   entryPath,
   joinRel,
@@ -34,6 +33,7 @@ import {
 import { type TarEntry, type TarHeader, type TarReader, TYPE } from "./tar_types.ts";
 import { hasErrno, writeXattr } from "./tree_walk.ts";
 import { type FsOps, fsOps, type NewFile, type TimeSpec } from "../sys/fs_ops.ts";
+import { cleanPath } from "../path.ts";
 
 /** How whiteout entries (`.wh.<name>`, `.wh..wh..opq`) are applied. */
 export type WhiteoutMode = "delete" | "overlay" | "aufs";

@@ -15,6 +15,7 @@
  */
 
 import { StorageError } from "../errors.ts";
+import { cleanPath } from "../path.ts";
 
 /** A tar entry that would create or change something outside the target. */
 export class UnsafeEntryError extends StorageError {
@@ -28,29 +29,6 @@ export class UnsafeEntryError extends StorageError {
     this.entry = entry;
     this.name = "UnsafeEntryError";
   }
-}
-
-/**
- * Lexical cleaning as Go's `path.Clean`: collapses `//`, drops `.`, resolves
- * `..` against the preceding component, removes trailing slashes. An empty
- * result is `"."`. Relative `..` that cannot be resolved is kept.
- */
-export function cleanPath(p: string): string {
-  if (p === "") return ".";
-  const rooted = p.startsWith("/");
-  const out: string[] = [];
-  for (const part of p.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") {
-      if (out.length > 0 && out[out.length - 1] !== "..") out.pop();
-      else if (!rooted) out.push("..");
-      continue;
-    }
-    out.push(part);
-  }
-  const joined = out.join("/");
-  if (rooted) return "/" + joined;
-  return joined === "" ? "." : joined;
 }
 
 /**

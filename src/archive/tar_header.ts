@@ -355,25 +355,3 @@ export function isHeaderOnlyType(type: string): boolean {
   return type === "1" || type === "2" || type === "3" || type === "4" || type === "5" ||
     type === "6";
 }
-
-/**
- * Go's path.Clean: the shortest lexically equivalent path ("" → ".").
- * Used for duplicate detection in tar-split and PAX header names.
- */
-export function cleanPath(p: string): string {
-  if (p === "") return ".";
-  const rooted = p.startsWith("/");
-  const out: string[] = [];
-  for (const part of p.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") {
-      if (out.length > 0 && out[out.length - 1] !== "..") out.pop();
-      else if (!rooted) out.push("..");
-      continue;
-    }
-    out.push(part);
-  }
-  const joined = out.join("/");
-  if (rooted) return "/" + joined;
-  return joined === "" ? "." : joined;
-}

@@ -14,7 +14,6 @@ import { StorageError } from "../errors.ts";
 import {
   BLOCK,
   blockPadding,
-  cleanPath,
   decodeText,
   encodePaxRecord,
   encodeText,
@@ -28,6 +27,7 @@ import {
   isHeaderOnlyType,
   writeChecksum,
 } from "./tar_header.ts";
+import { cleanPath } from "../path.ts";
 
 /**
  * Where the writer puts bytes. A `WritableStreamDefaultWriter<Uint8Array>`

@@ -11,7 +11,7 @@
  */
 
 import { join } from "node:path";
-import { cleanPath } from "../archive/tar_header.ts";
+import { cleanPath } from "../path.ts";
 import { type IDMap, toHost } from "../archive/idmap.ts";
 import { type TarHeader, TYPE } from "../archive/tar_types.ts";
 
