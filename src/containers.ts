@@ -87,20 +87,8 @@ export class ContainerStore extends RecordStore<Container> {
     return this.records.find((c) => c.layerID === key);
   }
 
-  /** Copies of all containers, in store order. */
-  list(): Container[] {
-    return this.records.map(copyContainer);
-  }
-
-  /** The live record for an ID, name, layer ID or unique prefix. Internal use. */
-  find(key: string): Container | undefined {
-    return this.lookupLocked(key);
-  }
-
-  /** A copy of the container for an ID, name, layer ID or unique prefix. */
-  get(key: string): Container | undefined {
-    const c = this.lookupLocked(key);
-    return c === undefined ? undefined : copyContainer(c);
+  protected override copy(c: Container): Container {
+    return copyContainer(c);
   }
 
   /** The container whose read-write layer is `layerID`. */

@@ -72,20 +72,8 @@ export class ImageStore extends RecordStore<Image> {
     }
   }
 
-  /** Copies of all images, in store order. */
-  list(): Image[] {
-    return this.records.map(copyImage);
-  }
-
-  /** The live record for an ID, name or unique prefix. Internal use. */
-  find(key: string): Image | undefined {
-    return this.lookupLocked(key);
-  }
-
-  /** A copy of the image for an ID, name or unique prefix. */
-  get(key: string): Image | undefined {
-    const image = this.lookupLocked(key);
-    return image === undefined ? undefined : copyImage(image);
+  protected override copy(image: Image): Image {
+    return copyImage(image);
   }
 
   /** Images whose digest list contains `digest`. */

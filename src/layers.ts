@@ -132,23 +132,8 @@ export class LayerStore extends RecordStore<Layer> {
     return join(this.paths.layersDir, id);
   }
 
-  /** Copies of all layers, in store order. */
-  list(): Layer[] {
-    return this.records.map((l) => {
-      this.applyMount(l);
-      return copyLayer(l);
-    });
-  }
-
-  /** The live record (not a copy) for an ID, name or unique prefix. Internal use. */
-  find(key: string): Layer | undefined {
-    return this.lookupLocked(key);
-  }
-
-  /** A copy of the layer for an ID, name or unique prefix. */
-  get(key: string): Layer | undefined {
-    const layer = this.lookupLocked(key);
-    if (layer === undefined) return undefined;
+  protected override copy(layer: Layer): Layer {
+    // Mount counts change without the layer records changing: take them fresh.
     this.applyMount(layer);
     return copyLayer(layer);
   }

@@ -72,6 +72,8 @@ export abstract class RecordStore<T extends BaseRecord> {
   protected abstract decode(raw: Record<string, unknown>, path: string, index: number): T;
   /** Encodes one record for its file. */
   protected abstract encode(record: T): Record<string, unknown>;
+  /** A copy of a record for callers, who must not change the store's own. */
+  protected abstract copy(record: T): T;
   /** Checks after a load; may ask for a save or a repair. */
   protected afterLoad(): LoadOutcome {
     return { needsSave: false, needsRepair: false };
@@ -247,6 +249,22 @@ export abstract class RecordStore<T extends BaseRecord> {
   protected saveRecordsLocked(records: T[]): void {
     const wanted = new Set(records.map((r) => r.volatile ?? false));
     this.saveLocked(this.locations().filter((l) => wanted.has(l.volatile)));
+  }
+
+  /** Copies of all records, in store order (lock held). */
+  list(): T[] {
+    return this.records.map((r) => this.copy(r));
+  }
+
+  /** The live record (not a copy) for an ID, name or unique prefix. Internal use. */
+  find(key: string): T | undefined {
+    return this.lookupLocked(key);
+  }
+
+  /** A copy of the record for an ID, name or unique prefix. */
+  get(key: string): T | undefined {
+    const record = this.lookupLocked(key);
+    return record === undefined ? undefined : this.copy(record);
   }
 
   /** Exact ID, exact name, then `extraLookup`, then unique ID prefix. */
