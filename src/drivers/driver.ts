@@ -9,6 +9,7 @@
 import type { IDMap } from "../archive/idmap.ts";
 import type { TarHeader, TarReader } from "../archive/tar_types.ts";
 import type { VerifiedDirs } from "./open_inside.ts";
+import type { ReadFile } from "../sys/fs_ops.ts";
 
 /**
  * ID maps of a layer's on-disk contents (empty lists: host IDs).
@@ -152,7 +153,7 @@ export interface Driver {
     layer: LayerRef,
     name: string,
     verified?: VerifiedDirs,
-  ): Promise<Deno.FsFile | null>;
+  ): Promise<ReadFile | null>;
 
   /** Re-owns a layer's contents from one ID mapping to another. */
   updateIDMaps(layer: LayerRef, from: IDMappings, to: IDMappings): Promise<void>;

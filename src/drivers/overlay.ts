@@ -39,6 +39,7 @@ import type {
 } from "./driver.ts";
 import { createStagingDir, removeStaleStagingDirs, stagingRoot } from "./staging.ts";
 import type { VerifiedDirs } from "./open_inside.ts";
+import type { ReadFile } from "../sys/fs_ops.ts";
 import {
   isMountPoint,
   makePrivateMount,
@@ -729,7 +730,7 @@ export class OverlayDriver implements Driver {
     layer: LayerRef,
     name: string,
     verified?: VerifiedDirs,
-  ): Promise<Deno.FsFile | null> {
+  ): Promise<ReadFile | null> {
     return openLayerFile(this.layout, layer, name, verified);
   }
 

@@ -11,6 +11,7 @@ import { dirname, join } from "node:path";
 import { isNotFound, StorageError } from "../errors.ts";
 import { symlink } from "../sys/libc.ts";
 import { openInside, type VerifiedDirs } from "./open_inside.ts";
+import type { ReadFile } from "../sys/fs_ops.ts";
 
 /** The directory of short links, relative to the home. */
 export const LINK_DIR = "l";
@@ -253,7 +254,7 @@ export async function openLayerFile(
   layer: { id: string },
   name: string,
   verified?: VerifiedDirs,
-): Promise<Deno.FsFile | null> {
+): Promise<ReadFile | null> {
   const dir = layout.layerDir(layer.id);
   let firstError: unknown;
   for (const d of [join(dir, "diff"), ...layout.lowerDiffDirs(dir)]) {

@@ -21,6 +21,7 @@ import type {
   StagedLayer,
 } from "./driver.ts";
 import { openInside, type VerifiedDirs } from "./open_inside.ts";
+import type { ReadFile } from "../sys/fs_ops.ts";
 import { parseDriverOptions } from "./options.ts";
 
 // The archive code (tree copies, extraction, diffs) is imported when first
@@ -252,7 +253,7 @@ export class VfsDriver implements Driver {
     layer: LayerRef,
     name: string,
     verified?: VerifiedDirs,
-  ): Promise<Deno.FsFile | null> {
+  ): Promise<ReadFile | null> {
     return openInside(this.layerDir(layer.id), name, verified);
   }
 

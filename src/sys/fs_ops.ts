@@ -40,8 +40,36 @@ export interface NewFile {
   close(): void;
 }
 
+/** A file opened for reading (a `Deno.FsFile` has the same members). */
+export interface ReadFile {
+  /** Reads up to `p.length` bytes; null at the end. */
+  readSync(p: Uint8Array): number | null;
+  close(): void;
+  /** The rest of the file as a stream (closes the file at its end). */
+  readonly readable: ReadableStream<Uint8Array>;
+}
+
+/** `S_IFMT` values. */
+export const FileType = {
+  regular: 0o100000,
+  directory: 0o040000,
+  symlink: 0o120000,
+} as const;
+
 /** The calls extraction makes by path. */
 export interface FsOps {
+  /** True when the calls go through libc (errors then carry `errno`). */
+  readonly native: boolean;
+  /**
+   * The `S_IFMT` bits of `path` without following a final symlink; null
+   * when it does not exist or a parent is not a directory.
+   */
+  typeOf(path: string): number | null;
+  /**
+   * Opens `path` for reading without following a final symlink (ELOOP, or
+   * Deno's error without FFI); `type` says what was opened.
+   */
+  openRead(path: string): { file: ReadFile; type: number };
   /** Creates a new file (`O_CREAT|O_EXCL|O_NOFOLLOW`): fails with EEXIST when anything is there. */
   createFile(path: string, mode: number): NewFile;
   mkdir(path: string, mode: number): void;
@@ -68,6 +96,8 @@ const SYMBOLS = {
   utimensat: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
   symlink: { parameters: ["buffer", "buffer"], result: "i32" },
   link: { parameters: ["buffer", "buffer"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
 } as const;
 
 type Calls = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -79,6 +109,15 @@ const O_NOFOLLOW = 0o400000;
 const O_CLOEXEC = 0o2000000;
 const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
+const AT_EMPTY_PATH = 0x1000;
+const O_RDONLY = 0;
+const O_NONBLOCK = 0o4000;
+const STATX_TYPE = 0x1;
+/** Offset of `stx_mode` (u16) in `struct statx`, the same on every architecture. */
+const STX_MODE = 28;
+const S_IFMT = 0o170000;
+const ENOENT = 2;
+const ENOTDIR = 20;
 const EINTR = 4;
 
 function openLibc(): Calls | undefined {
@@ -92,6 +131,10 @@ function openLibc(): Calls | undefined {
 
 /** The extraction calls: through libc with FFI, else through Deno. */
 export function fsOps(): FsOps {
+  if (ops === undefined) {
+    const calls = openLibc();
+    ops = calls ? libcOps(calls) : denoOps();
+  }
   return ops;
 }
 
@@ -113,11 +156,91 @@ function timespecs(atime: TimeSpec, mtime: TimeSpec): Uint8Array<ArrayBuffer> {
   return buf;
 }
 
+/** A chunked stream over a file's `readSync`, closing it at the end. */
+function readableOf(file: { readSync(p: Uint8Array): number | null; close(): void }) {
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const buf = new Uint8Array(256 * 1024);
+      try {
+        const n = file.readSync(buf);
+        if (n === null) {
+          file.close();
+          controller.close();
+        } else {
+          controller.enqueue(buf.subarray(0, n));
+        }
+      } catch (err) {
+        file.close();
+        controller.error(err);
+      }
+    },
+    cancel() {
+      file.close();
+    },
+  });
+}
+
 function libcOps(c: Calls): FsOps {
   const check = (r: number, call: string, path?: string): void => {
     if (r !== 0) throw sysError(call, path, errno());
   };
+  const statxBuf = new Uint8Array(256);
+  const modeOf = (): number => (statxBuf[STX_MODE] | (statxBuf[STX_MODE + 1] << 8)) & S_IFMT;
+  const empty = cString("");
   return {
+    native: true,
+    typeOf(path) {
+      if (c.statx(AT_FDCWD, cString(path), AT_SYMLINK_NOFOLLOW, STATX_TYPE, statxBuf) === 0) {
+        return modeOf();
+      }
+      const e = errno();
+      if (e === ENOENT || e === ENOTDIR) return null;
+      throw sysError("statx", path, e);
+    },
+    openRead(path) {
+      let fd: number;
+      for (;;) {
+        // O_NONBLOCK: opening a FIFO someone put there must not hang.
+        fd = c.open(cString(path), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+        if (fd >= 0) break;
+        const e = errno();
+        if (e !== EINTR) throw sysError("open", path, e);
+      }
+      if (c.statx(fd, empty, AT_EMPTY_PATH, STATX_TYPE, statxBuf) !== 0) {
+        const e = errno();
+        c.close(fd);
+        throw sysError("statx", path, e);
+      }
+      const type = modeOf();
+      let open = true;
+      const file = {
+        readSync(p: Uint8Array): number | null {
+          for (;;) {
+            const n = Number(c.read(fd, p, BigInt(p.length)));
+            if (n > 0) return n;
+            if (n === 0) return p.length === 0 ? 0 : null;
+            const e = errno();
+            if (e !== EINTR) throw sysError("read", path, e);
+          }
+        },
+        close() {
+          if (open) {
+            open = false;
+            c.close(fd);
+          }
+        },
+      };
+      let stream: ReadableStream<Uint8Array> | undefined;
+      // A getter, defined (not assigned: Object.assign would call it and the
+      // stream would start reading at once).
+      Object.defineProperty(file, "readable", {
+        get: (): ReadableStream<Uint8Array> => stream ??= readableOf(file),
+      });
+      return {
+        file: file as typeof file & { readonly readable: ReadableStream<Uint8Array> },
+        type,
+      };
+    },
     createFile(path, mode) {
       let fd: number;
       for (;;) {
@@ -169,11 +292,34 @@ function seconds(t: TimeSpec): number {
   return t.sec + t.nsec / 1e9;
 }
 
+function denoType(info: Deno.FileInfo): number {
+  if (info.isSymlink) return FileType.symlink;
+  if (info.isDirectory) return FileType.directory;
+  if (info.isFile) return FileType.regular;
+  return 0;
+}
+
 function denoOps(): FsOps {
   const nfs = nodeFS();
   const flags = nfs.constants.O_WRONLY | nfs.constants.O_CREAT | nfs.constants.O_EXCL |
     nfs.constants.O_NOFOLLOW;
   return {
+    native: false,
+    typeOf(path) {
+      try {
+        return denoType(Deno.lstatSync(path));
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
+          return null;
+        }
+        throw err;
+      }
+    },
+    openRead(path) {
+      // Without FFI the caller checked the path with typeOf() first.
+      const file = Deno.openSync(path, { read: true });
+      return { file, type: denoType(file.statSync()) };
+    },
     createFile(path, mode) {
       const fd = nfs.openSync(path, flags, mode);
       return {
@@ -199,8 +345,11 @@ function denoOps(): FsOps {
   };
 }
 
-const calls = openLibc();
 // node:fs only for the fallback: loading it (Deno's Node layer) costs tens
-// of milliseconds, which every command that copies a tree would pay.
-const nfs: typeof import("node:fs") | undefined = calls ? undefined : await import("node:fs");
-const ops: FsOps = calls ? libcOps(calls) : denoOps();
+// of milliseconds, which every command that copies a tree would pay. The
+// libc symbols are bound on first use: this module loads with the vfs
+// driver, for every command.
+const nfs: typeof import("node:fs") | undefined = ffiAvailable()
+  ? undefined
+  : await import("node:fs");
+let ops: FsOps | undefined;
