@@ -138,7 +138,8 @@ export async function bench(opts: BenchOptions): Promise<number> {
       `cstor runs as \`deno run --no-check --allow-read --allow-write --allow-run=mount,umount ` +
       `--allow-ffi --allow-env cli.ts\` (the \`cli\` permission set as flags; no type check).`,
       `"adjusted" = (cstor − calls × (deno hello − Go version)) / Go: the ratio once the ` +
-      `difference of the two startup floors is taken off each CLI call.`,
+      `difference of the two startup floors is taken off each CLI call (for the concurrent ` +
+      `creates: all calls' difference divided by min(workers, cores)).`,
       `Layer: ${corpus.files} files, ${corpus.dirs} dirs, ${corpus.symlinks} symlinks from /usr, ` +
       `GNU tar format; gzip -6.`,
     ];
