@@ -25,9 +25,14 @@ function checksumFailed(name: string): StorageError {
   });
 }
 
-/** Pieces smaller than this are gathered into one chunk of up to {@link OUT_CHUNK}. */
-const SMALL = 16 * 1024;
-const OUT_CHUNK = 64 * 1024;
+/**
+ * Pieces smaller than this are gathered into one chunk of up to
+ * {@link OUT_CHUNK}: a layer is mostly headers and small files, and each
+ * chunk costs a trip through the output streams and a write (64/512 KiB
+ * took a 380 MB, 20k-file diff from 1.9 to 1.7 s against 16/64 KiB).
+ */
+const SMALL = 64 * 1024;
+const OUT_CHUNK = 512 * 1024;
 
 /**
  * The tar stream described by `tarSplitGz`, reading each file's content
