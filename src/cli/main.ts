@@ -19,7 +19,7 @@ import type { Command, CommandContext } from "./command.ts";
 import type { Output } from "./output.ts";
 import { openStore, type Store, type StoreOptions } from "../store.ts";
 import type { ConfigEnvironment } from "../config.ts";
-import { commands } from "./commands.ts";
+import { allCommands, loadCommand } from "./commands.ts";
 
 /** The program name used in usage texts. */
 export const PROGRAM = "cstor";
@@ -49,9 +49,9 @@ export interface CliEnvironment {
   configEnv?: ConfigEnvironment;
 }
 
-function globalUsage(): string {
+async function globalUsage(): Promise<string> {
   let text = `Usage: ${PROGRAM} command [options [...]]\n\nCommands:\n\n`;
-  for (const c of commands) text += `  ${c.name.padEnd(30)}${c.description}\n`;
+  for (const c of await allCommands()) text += `  ${c.name.padEnd(30)}${c.description}\n`;
   text += `\nOptions:\n` +
     flagHelp([...GLOBAL_FLAGS, { long: "help", kind: "bool", help: "Print usage" }]);
   return text;
@@ -63,15 +63,15 @@ function commandUsage(c: Command): string {
 }
 
 /** Looks a command up by name or alias. */
-export function findCommand(name: string): Command | undefined {
-  return commands.find((c) => c.name === name || c.aliases?.includes(name));
+export function findCommand(name: string): Promise<Command | undefined> {
+  return loadCommand(name);
 }
 
 /** Runs the CLI with `args`; returns the exit code. */
 export async function main(args: string[], env: CliEnvironment): Promise<number> {
   const out = env.out;
   if (args.length === 0) {
-    out.stdout(globalUsage());
+    out.stdout(await globalUsage());
     return 1;
   }
   let global;
@@ -80,19 +80,19 @@ export async function main(args: string[], env: CliEnvironment): Promise<number>
   } catch (err) {
     const msg = (err as Error).message;
     out.stderr(`${msg}\nSee '${PROGRAM} --help'.\n`);
-    out.stdout(`${msg} while parsing arguments (1)\n${globalUsage()}`);
+    out.stdout(`${msg} while parsing arguments (1)\n${await globalUsage()}`);
     return 1;
   }
   if (global.help) {
-    out.stdout(globalUsage());
+    out.stdout(await globalUsage());
     return 0;
   }
   if (global.rest.length === 0) {
-    out.stdout(globalUsage());
+    out.stdout(await globalUsage());
     return 1;
   }
   const [name, ...cmdArgs] = global.rest;
-  const command = findCommand(name);
+  const command = await findCommand(name);
   if (command === undefined) {
     out.stdout(`${name}: unrecognized command.\n`);
     return 1;
