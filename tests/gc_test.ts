@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   cli,
-  cstorProcess,
   goCLI,
   haveGo,
   NO_GO,
