@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cli, DENO, ROOT, run, tempStore, testIf } from "./helpers.ts";
 import { VERSION } from "../src/version.ts";
-import { commands } from "../src/cli/commands.ts";
+import { allCommands } from "../src/cli/commands.ts";
 
 Deno.test("version comes from deno.json", async () => {
   const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
@@ -18,7 +18,7 @@ Deno.test("version comes from deno.json", async () => {
 });
 
 Deno.test("every command has help: usage, description and flags, exit 125", async () => {
-  for (const c of commands) {
+  for (const c of await allCommands()) {
     for (const name of [c.name, ...(c.aliases ?? [])]) {
       const r = await cli([name, "--help"]);
       assert.equal(r.code, 125, name);
