@@ -10,7 +10,7 @@
  */
 
 import { type IDMap, tryToContainer } from "./idmap.ts";
-import { compareBytes, readXattr, readXattrs, S_IFDIR, S_IFMT } from "./tree_walk.ts";
+import { compareBytes, lstatOrNull, readXattr, readXattrs, S_IFDIR, S_IFMT } from "./tree_walk.ts";
 
 /**
  * Kind of a {@link Change}: 0 Modify, 1 Add, 2 Delete (Go's numbering).
@@ -74,11 +74,8 @@ function readChildren(abs: string): Map<string, Node> {
   }
   for (const name of names) {
     const p = `${abs}/${name}`;
-    try {
-      out.set(name, { name, info: Deno.lstatSync(p), abs: p });
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    }
+    const info = lstatOrNull(p);
+    if (info !== null) out.set(name, { name, info, abs: p });
   }
   return out;
 }
@@ -311,13 +308,8 @@ export async function overlayChanges(
       if (++count % YIELD_EVERY === 0) await new Promise((r) => setTimeout(r, 0));
       const rel = dirRel === "" ? name : `${dirRel}/${name}`;
       const abs = `${dirAbs}/${name}`;
-      let info: Deno.FileInfo;
-      try {
-        info = Deno.lstatSync(abs);
-      } catch (err) {
-        if (err instanceof Deno.errors.NotFound) continue;
-        throw err;
-      }
+      const info = lstatOrNull(abs);
+      if (info === null) continue;
       const kind = classify(rel, info, abs);
       if (kind !== null) {
         const path = `/${rel}`;

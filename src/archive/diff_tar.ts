@@ -17,7 +17,7 @@ import { changes, type ChangesOptions, isWhiteoutDevice, LowerView } from "./cha
 import { type IDMap, tryToContainer } from "./idmap.ts";
 import { tarStream, type TarWriteHeader, type TarWriter } from "./tar_writer.ts";
 import { TYPE } from "./tar_types.ts";
-import { readXattr, readXattrs, walkTree } from "./tree_walk.ts";
+import { lstatOrNull, readXattr, readXattrs, walkTree } from "./tree_walk.ts";
 
 const WH = ".wh.";
 const WH_OPAQUE = ".wh..wh..opq";
@@ -65,14 +65,9 @@ export function naiveDiff(
           continue;
         }
         const abs = layerDir + c.Path;
-        let info: Deno.FileInfo;
-        try {
-          info = Deno.lstatSync(abs);
-        } catch (err) {
-          // Gone since the comparison (a running container): as Go, leave it out.
-          if (err instanceof Deno.errors.NotFound) continue;
-          throw err;
-        }
+        const info = lstatOrNull(abs);
+        // Gone since the comparison (a running container): as Go, leave it out.
+        if (info === null) continue;
         await ap.add(abs, rel, info);
       }
     }

@@ -31,7 +31,7 @@ import {
   unsafeStatus,
 } from "./safe_path.ts";
 import { type TarEntry, type TarHeader, type TarReader, TYPE } from "./tar_types.ts";
-import { hasErrno, writeXattr } from "./tree_walk.ts";
+import { hasErrno, lstatOrNull, writeXattr } from "./tree_walk.ts";
 import { type FsOps, fsOps, type NewFile, type TimeSpec } from "../sys/fs_ops.ts";
 import { cleanPath } from "../path.ts";
 
@@ -595,13 +595,4 @@ function times(h: TarHeader): { atime: TimeSpec; mtime: TimeSpec } {
   const a = h.atime ?? mtime;
   const before = a.sec < mtime.sec || (a.sec === mtime.sec && a.nsec < mtime.nsec);
   return { atime: before ? mtime : { sec: a.sec, nsec: a.nsec }, mtime };
-}
-
-function lstatOrNull(abs: string): Deno.FileInfo | null {
-  try {
-    return Deno.lstatSync(abs);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return null;
-    throw err;
-  }
 }

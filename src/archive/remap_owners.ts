@@ -9,7 +9,7 @@ import * as nfs from "node:fs";
 import { StorageError, wrapError } from "../errors.ts";
 import { requireLibc } from "../sys/libc.ts";
 import { type IDMappings, isIdentity, tryToContainer, tryToHost } from "./idmap.ts";
-import { lchown, readXattr, writeXattr } from "./tree_walk.ts";
+import { lchown, lstatOrNull, readXattr, writeXattr } from "./tree_walk.ts";
 
 /** The kernel's overflow IDs, which IDs outside a user namespace's maps show as. */
 export function overflowIDs(): { uid: number; gid: number } {
@@ -96,13 +96,8 @@ export async function remapOwners(
     for (const name of names) {
       if (++count % 512 === 0) await new Promise((r) => setTimeout(r, 0));
       const p = `${abs}/${name}`;
-      let info: Deno.FileInfo;
-      try {
-        info = Deno.lstatSync(p);
-      } catch (err) {
-        if (err instanceof Deno.errors.NotFound) continue;
-        throw err;
-      }
+      const info = lstatOrNull(p);
+      if (info === null) continue;
       try {
         visit(p, info);
       } catch (err) {

@@ -33,19 +33,23 @@ export function walkTree(root: string, visit: (e: WalkEntry) => boolean | void):
     for (const name of names) {
       const rel = dirRel === "" ? name : `${dirRel}/${name}`;
       const abs = `${dirAbs}/${name}`;
-      let info: Deno.FileInfo;
-      try {
-        info = Deno.lstatSync(abs);
-      } catch (err) {
-        // Vanished between readdir and lstat: nothing to report.
-        if (err instanceof Deno.errors.NotFound) continue;
-        throw err;
-      }
+      const info = lstatOrNull(abs);
+      if (info === null) continue; // vanished between readdir and lstat
       const descend = visit({ rel, abs, info });
       if (info.isDirectory && descend !== false) walk(rel, abs);
     }
   };
   walk("", root);
+}
+
+/** `lstat` of `abs`, or null when it does not exist (any other failure throws). */
+export function lstatOrNull(abs: string): Deno.FileInfo | null {
+  try {
+    return Deno.lstatSync(abs);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
+    throw err;
+  }
 }
 
 /** Orders strings by their UTF-8 bytes, as Go compares strings. */
