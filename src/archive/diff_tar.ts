@@ -264,7 +264,7 @@ class Appender {
 }
 
 /** Tar type of a path, or null for sockets (not archivable). */
-function typeOf(info: Deno.FileInfo): string | null {
+export function typeOf(info: Deno.FileInfo): string | null {
   if (info.isFile) return TYPE.file;
   if (info.isDirectory) return TYPE.dir;
   if (info.isSymlink) return TYPE.symlink;

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { cleanPath } from "../path.ts";
 import { type IDMap, toHost } from "../archive/idmap.ts";
 import { type TarHeader, TYPE } from "../archive/tar_types.ts";
+import { typeOf } from "../archive/diff_tar.ts";
 
 /** What one path of the tree should be. */
 interface Expected {
@@ -128,7 +129,7 @@ export async function compareTree(
       continue;
     }
     const diffs: string[] = [];
-    const type = typeOf(got);
+    const type = typeOf(got) ?? "?";
     if (type !== want.type) diffs.push(`filetype:${want.type}→${type}`);
     if (!want.implicit && type === want.type) {
       if (type === TYPE.file && got.size !== want.size) {
@@ -160,16 +161,6 @@ async function walk(root: string, rel: string, out: Map<string, Deno.FileInfo>):
     out.set(path, info);
     if (info.isDirectory) await walk(root, path, out);
   }
-}
-
-function typeOf(info: Deno.FileInfo): string {
-  if (info.isFile) return TYPE.file;
-  if (info.isDirectory) return TYPE.dir;
-  if (info.isSymlink) return TYPE.symlink;
-  if (info.isCharDevice) return TYPE.char;
-  if (info.isBlockDevice) return TYPE.block;
-  if (info.isFifo) return TYPE.fifo;
-  return "?";
 }
 
 function octal(mode: number): string {
