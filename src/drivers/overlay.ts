@@ -71,17 +71,8 @@ import {
   probeVolatile,
 } from "./overlay_probe.ts";
 import type { DiffContext, PrivateMount } from "./overlay_diff.ts";
+import { copyTree, extractTar, overlayDiffSize, remapOwners } from "./lazy_archive.ts";
 
-// The archive code (extraction, tree walks, diffs) is imported when first
-// used, so commands that only read records do not load and compile it.
-const copyTree: typeof import("../archive/copy_tree.ts").copyTree = async (...a) =>
-  (await import("../archive/copy_tree.ts")).copyTree(...a);
-const extractTar: typeof import("../archive/extract.ts").extractTar = async (...a) =>
-  (await import("../archive/extract.ts")).extractTar(...a);
-const overlayDiffSize: typeof import("../archive/diff_size.ts").overlayDiffSize = async (...a) =>
-  (await import("../archive/diff_size.ts")).overlayDiffSize(...a);
-const remapOwners: typeof import("../archive/remap_owners.ts").remapOwners = async (...a) =>
-  (await import("../archive/remap_owners.ts")).remapOwners(...a);
 const diffs = (): Promise<typeof import("./overlay_diff.ts")> => import("./overlay_diff.ts");
 
 /** Construction options of the overlay driver. */

@@ -23,14 +23,7 @@ import type {
 import { openInside, type VerifiedDirs } from "./open_inside.ts";
 import type { ReadFile } from "../sys/fs_ops.ts";
 import { parseDriverOptions } from "./options.ts";
-
-// The archive code (tree copies, extraction, diffs) is imported when first
-// used: commands that only read records (`layers`, `status`, …) would
-// otherwise load and compile all of it, and node:fs with it, on every call.
-const copyTree: typeof import("../archive/copy_tree.ts").copyTree = async (...a) =>
-  (await import("../archive/copy_tree.ts")).copyTree(...a);
-const remapOwners: typeof import("../archive/remap_owners.ts").remapOwners = async (...a) =>
-  (await import("../archive/remap_owners.ts")).remapOwners(...a);
+import { copyTree, extractTar, remapOwners } from "./lazy_archive.ts";
 
 /** Construction options of {@link VfsDriver}. */
 export interface VfsOptions {
@@ -159,7 +152,6 @@ export class VfsDriver implements Driver {
     tar: import("../archive/tar_types.ts").TarReader,
     options: ApplyOptions,
   ): Promise<number> {
-    const { extractTar } = await import("../archive/extract.ts");
     const result = await extractTar(tar, staged.contentDir, {
       whiteouts: "delete",
       uidMap: options.maps.uidMap,
